@@ -1,0 +1,476 @@
+"""The ``xent`` command: a thin Typer layer over :mod:`xent.scoring`.
+
+Options are turned into a :class:`~xent.scoring.ScoreOptions`, the library
+scores, a renderer writes the result, and :func:`main` maps every failure to
+one line on standard error and the exit code of the contract. Heavy modules
+are imported inside the commands so ``xent --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from xent import __version__
+from xent.errors import ExitCode, UsageError, XentError
+
+if TYPE_CHECKING:
+    from xent.report import Report
+
+app = typer.Typer(
+    name="xent",
+    help=(
+        "Cross-entropy (log loss) of classifier predictions.\n\n"
+        "Example: xent score preds.csv"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(str, Enum):
+    """What ``--format`` accepts."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class _State:
+    debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Cross-entropy (log loss) of classifier predictions.
+
+    Example: xent score preds.csv
+    """
+
+
+_READ = "Reading"
+_LAYOUT = "Layout"
+_NUMBERS = "Numbers"
+_OUTPUT = "Output"
+
+
+@app.command(no_args_is_help=True)
+def score(
+    predictions: Annotated[
+        str,
+        typer.Argument(
+            help="Predictions file (CSV, TSV, .gz, Parquet file or directory, NPY, NPZ, "
+            "Arrow/Feather, JSON Lines), or - for standard input.",
+            show_default=False,
+        ),
+    ],
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Separate labels file, aligned by row or joined on --id-col. "
+            "Example: --labels y.csv",
+            rich_help_panel=_READ,
+        ),
+    ] = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option(
+            "--input-format",
+            help="Format of PREDICTIONS when its suffix does not say: csv, tsv, parquet, "
+            "npy, npz, arrow, jsonl. Example: --input-format tsv",
+            rich_help_panel=_READ,
+        ),
+    ] = None,
+    labels_format: Annotated[
+        str | None,
+        typer.Option(
+            "--labels-format",
+            help="Format of the --labels file when its suffix does not say.",
+            rich_help_panel=_READ,
+        ),
+    ] = None,
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            "--label-col",
+            help="The label column (default: the column named label, labels, y, y_true, "
+            "target, class or truth). Example: --label-col species",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    label_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--label-cols",
+            help="Per-class target columns: soft labels (rows sum to 1), or 0/1 labels with "
+            "--task multilabel. Comma list or glob. Example: --label-cols 'y_*'",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    pred_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--pred-cols",
+            help="Prediction columns, comma list or glob (default: every numeric column "
+            "that is not the label, id or weight). Example: --pred-cols 'p_*'",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    id_col: Annotated[
+        str | None,
+        typer.Option(
+            "--id-col",
+            help="Id column, shown beside samples and used to join --labels "
+            "(default: a column named id). Example: --id-col image",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    weight_col: Annotated[
+        str | None,
+        typer.Option(
+            "--weight-col",
+            help="Column of non-negative sample weights. Example: --weight-col w",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    pos_label: Annotated[
+        str | None,
+        typer.Option(
+            "--pos-label",
+            help="Binary: the label value of the positive class, when labels are not "
+            "0/1 or true/false. Example: --pos-label spam",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes",
+            help="Class names of the prediction columns, in order (NumPy inputs, or to "
+            "rename columns). Example: --classes cat,dog,bird",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task",
+            help="auto, binary, multiclass or multilabel. auto: one prediction column is "
+            "binary, several are multiclass.",
+            rich_help_panel=_LAYOUT,
+        ),
+    ] = "auto",
+    inputs: Annotated[
+        str,
+        typer.Option(
+            "--inputs",
+            help="What the prediction values are: auto, probs, logits or log-probs. auto: "
+            "probabilities when every value is in [0, 1], logits otherwise.",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = "auto",
+    eps: Annotated[
+        str,
+        typer.Option(
+            "--eps",
+            help="Clip probabilities to [eps, 1-eps]; auto is float64 machine epsilon "
+            "(as scikit-learn), 0 turns clipping off. Example: --eps 1e-15",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = "auto",
+    renormalize: Annotated[
+        bool,
+        typer.Option(
+            "--renormalize",
+            help="Divide each multiclass probability row by its sum instead of failing "
+            "when it does not sum to 1.",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = False,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(
+            "--label-smoothing",
+            help="Smooth targets: (1-A)*onehot + A/K (binary: (1-A)*y + A/2). "
+            "Example: --label-smoothing 0.1",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = 0.0,
+    class_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--class-weights",
+            help="Weight per true class, multiplied into the sample weight. "
+            "Example: --class-weights cat=2,dog=0.5",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = None,
+    ignore_label: Annotated[
+        str | None,
+        typer.Option(
+            "--ignore-label",
+            help="Leave out rows with this label (counted and reported). "
+            "Example: --ignore-label -100",
+            rich_help_panel=_NUMBERS,
+        ),
+    ] = None,
+    unit: Annotated[
+        str,
+        typer.Option("--unit", help="nats or bits.", rich_help_panel=_NUMBERS),
+    ] = "nats",
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, json, csv (one row per sample) or markdown. Example: --format json",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = OutputFormat.table,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the result to this file (atomically: a failed run leaves none).",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    per_sample: Annotated[
+        bool,
+        typer.Option(
+            "--per-sample",
+            help="Include every sample's loss in the JSON output (per_sample).",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = False,
+    top: Annotated[
+        int,
+        typer.Option(
+            "--top", help="How many highest-loss samples to list.", rich_help_panel=_OUTPUT
+        ),
+    ] = 5,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the Python traceback of internal errors."),
+    ] = False,
+) -> None:
+    """Score predictions against labels: aggregate, per-class and per-sample cross-entropy.
+
+    Example: xent score preds.csv --format json
+    """
+    _State.debug = debug
+    from xent.scoring import ScoreOptions
+
+    options = ScoreOptions(
+        labels=labels,
+        input_format=input_format,
+        labels_format=labels_format,
+        label_col=label_col,
+        label_cols=label_cols,
+        pred_cols=pred_cols,
+        id_col=id_col,
+        weight_col=weight_col,
+        pos_label=pos_label,
+        classes=_split(classes) or None,
+        task=task,
+        inputs=inputs,
+        eps=eps,
+        renormalize=renormalize,
+        label_smoothing=label_smoothing,
+        class_weights=_parse_class_weights(class_weights),
+        ignore_label=ignore_label,
+        unit=unit,
+        top=top,
+        per_sample=per_sample,
+    ).checked()
+    report = _score_to_output(predictions, options, output_format, output)
+    for gate in report.gates:
+        if not gate.passed:
+            _say(f"gate {gate.gate} failed: {gate.value:.6g} > {gate.threshold:.6g}")
+    if not report.passed:
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def _score_to_output(
+    predictions: str, options: Any, output_format: OutputFormat, output: str | None
+) -> Report:
+    from xent.output import AtomicOutput
+    from xent.scoring import score as score_file
+
+    with AtomicOutput(output) as out, _Progress() as progress:
+        sink = None
+        if output_format is OutputFormat.csv:
+            from xent.render.csv import CsvSampleWriter
+
+            sink = _LazyCsvSink(out.stream)
+        report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
+        if sink is not None and sink.writer is None:
+            from xent.render.csv import CsvSampleWriter
+
+            CsvSampleWriter(out.stream, with_id=report.id_column is not None).start()
+        elif output_format is OutputFormat.json:
+            from xent.render import render_json
+
+            out.stream.write(render_json(report))
+        elif output_format is OutputFormat.markdown:
+            from xent.render import render_markdown
+
+            out.stream.write(render_markdown(report))
+        elif output_format is OutputFormat.table:
+            from xent.render.table import make_console, render_table
+
+            to_terminal = output is None and sys.stdout.isatty()
+            if to_terminal:
+                out.commit()
+                render_table(report, make_console(sys.stdout))
+                return report
+            render_table(report, make_console(out.stream, width=100))
+        out.commit()
+    return report
+
+
+class _LazyCsvSink:
+    """Creates the CSV writer on the first chunk, once the id column is known."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.writer: Any = None
+
+    def start(self) -> None:
+        if self.writer is not None:
+            self.writer.start()
+
+    def write(self, index: Any, ids: Any, labels: Any, loss: Any) -> None:
+        if self.writer is None:
+            from xent.render.csv import CsvSampleWriter
+
+            self.writer = CsvSampleWriter(self.stream, with_id=ids is not None)
+            self.writer.start()
+        self.writer.write(index, ids, labels, loss)
+
+
+class _Progress:
+    """A progress line on standard error, only on a terminal and only after a second."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty() and not os.environ.get("CI")
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, rows: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("scoring: {task.completed:,} rows"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("score", total=None)
+        self.bar.update(self.task, completed=rows)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _split(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _parse_class_weights(text: str | None) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for item in _split(text):
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--class-weights: {item!r} is not NAME=WEIGHT; example: --class-weights cat=2,dog=0.5"
+            ) from None
+    return weights
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"xent: {message}\n")
+    sys.stderr.flush()
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _say(f"error: {message}")
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``xent`` command; every failure becomes one stderr line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    _State.debug = "--debug" in args
+    try:
+        code = app(args=args, prog_name="xent", standalone_mode=False)
+    except XentError as exc:
+        _fail(str(exc), exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Typer's usage errors: unknown option, bad value, missing argument.
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        _fail(f"{exc.format_message()}{hint}", ExitCode.USAGE)
+    except (KeyboardInterrupt, typer.Abort):
+        _say("interrupted")
+        sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(code if isinstance(code, int) else 0)
+    except Exception as exc:
+        if _State.debug:
+            import traceback
+
+            traceback.print_exc()
+        _fail(
+            f"internal error ({type(exc).__name__}: {exc}); this is a bug in xent {__version__}: "
+            "please report it to the xent issue tracker with the command you ran "
+            "(rerun with --debug for the traceback)",
+            ExitCode.INTERNAL,
+        )
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,559 @@
+"""Reading predictions and labels, in chunks, from every supported format.
+
+Every reader presents its input as a :class:`Source`: a schema and an iterator
+of Arrow record batches, re-startable (a second pass opens the file again).
+This is the only module that touches the pyarrow and NumPy file readers; the
+rest of xent sees column batches, never whole DataFrames, so inputs of any
+size stream through in bounded memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from xent.errors import InputError
+
+FORMATS = ("csv", "tsv", "parquet", "npy", "npz", "arrow", "jsonl")
+
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+#: Rows per batch for formats whose reader does not choose its own batch size.
+BATCH_ROWS = 65_536
+#: Bytes per block for the CSV and JSON Lines parsers.
+BLOCK_BYTES = 1 << 22
+
+#: Array names looked up in an ``.npz`` archive, in order of preference.
+NPZ_LABEL_NAMES = ("y_true", "labels", "y", "target")
+NPZ_PRED_NAMES = ("y_pred", "proba", "probs", "predictions", "logits")
+
+#: Name of the label column in tables made from NumPy arrays.
+ARRAY_LABEL_COLUMN = "label"
+
+
+@dataclass
+class Source:
+    """A table read in record batches.
+
+    ``name`` is the path as the user gave it (``-`` for standard input).
+    ``header_lines`` is 1 for text formats with a header line (so data row r,
+    counted from 1, is line r + 1), and ``None`` for formats without lines.
+    ``label_columns`` / ``prediction_columns`` are set for NumPy inputs, whose
+    layout is known from the array shapes.
+    """
+
+    name: str
+    format: str
+    schema: pa.Schema
+    open_batches: Callable[[Sequence[str], dict[str, pa.DataType]], Iterator[pa.RecordBatch]]
+    header_lines: int | None = None
+    label_columns: list[str] = field(default_factory=list)
+    prediction_columns: list[str] = field(default_factory=list)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The table's column names, in order."""
+        return list(self.schema.names)
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Record batches holding ``columns``, converted to ``types`` where given."""
+        return self.open_batches(list(columns), dict(types or {}))
+
+    def where(self, row: int) -> str:
+        """Describe 0-based data row ``row`` as a person finds it in the file."""
+        if self.header_lines is None:
+            return f"row {row}"
+        return f"data row {row + 1} (line {row + 1 + self.header_lines})"
+
+    def read_all(self, columns: Sequence[str], types: dict[str, pa.DataType] | None = None) -> pa.Table:
+        """Every batch of ``columns`` as one table (for small inputs such as labels)."""
+        batches = list(self.batches(columns, types))
+        schema = batches[0].schema if batches else None
+        if schema is None:
+            fields = [self.schema.field(c) for c in columns]
+            return pa.table({f.name: pa.array([], (types or {}).get(f.name, f.type)) for f in fields})
+        return pa.Table.from_batches(batches, schema=schema)
+
+
+def detect_format(path: str, input_format: str | None) -> str:
+    """The format named by ``input_format``, or the one implied by the path's suffix."""
+    if input_format:
+        fmt = input_format.lower().lstrip(".")
+        fmt = {"feather": "arrow", "ipc": "arrow", "ndjson": "jsonl", "pq": "parquet"}.get(fmt, fmt)
+        if fmt not in FORMATS:
+            raise InputError(
+                f"unknown input format {input_format!r}: use one of {', '.join(FORMATS)}"
+            )
+        return fmt
+    if path == "-":
+        return "csv"
+    if os.path.isdir(path):
+        return "parquet"
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    raise InputError(
+        f"{path}: cannot tell the format from the file name; "
+        f"give --input-format ({', '.join(FORMATS)})"
+    )
+
+
+def open_source(
+    path: str,
+    *,
+    input_format: str | None = None,
+    classes: Sequence[str] | None = None,
+    role: str = "predictions",
+) -> Source:
+    """Open ``path`` (or ``-`` for standard input) as a :class:`Source`.
+
+    ``classes`` names the columns of 2-D NumPy arrays; ``role`` is
+    ``"predictions"`` or ``"labels"`` and decides how a lone NumPy array is
+    presented (prediction columns or the label column).
+    """
+    fmt = detect_format(path, input_format)
+    if path == "-":
+        path_to_read = _spool_stdin()
+    else:
+        path_to_read = path
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file or directory")
+        if os.path.isdir(path) and fmt != "parquet":
+            raise InputError(f"{path}: is a directory; only Parquet datasets can be directories")
+    try:
+        if fmt in ("csv", "tsv"):
+            return _csv_source(path, path_to_read, fmt)
+        if fmt == "parquet":
+            return _parquet_source(path, path_to_read)
+        if fmt == "arrow":
+            return _arrow_source(path, path_to_read)
+        if fmt == "jsonl":
+            return _jsonl_source(path, path_to_read)
+        return _numpy_source(path, path_to_read, fmt, classes, role)
+    except pa.ArrowException as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {first_line(exc)}") from exc
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: cannot read as {fmt}: {first_line(exc)}") from exc
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line error reports."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+_stdin_copy: str | None = None
+
+
+def _spool_stdin() -> str:
+    """Copy standard input to a temporary file once, so it can be read twice."""
+    global _stdin_copy
+    if _stdin_copy is None:
+        handle, name = tempfile.mkstemp(prefix="xent-stdin-")
+        with os.fdopen(handle, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        _stdin_copy = name
+        import atexit
+
+        atexit.register(_remove_quietly, name)
+    return _stdin_copy
+
+
+def _remove_quietly(name: str) -> None:
+    try:
+        os.remove(name)
+    except OSError:
+        pass
+
+
+# --- CSV and TSV ------------------------------------------------------------
+
+
+def _csv_source(name: str, path: str, fmt: str) -> Source:
+    import pyarrow.csv as pacsv
+
+    delimiter = "\t" if fmt == "tsv" else ","
+    parse = pacsv.ParseOptions(delimiter=delimiter)
+
+    def reader(convert: Any, block: int = BLOCK_BYTES) -> Any:
+        stream = pa.input_stream(path, compression="detect")
+        return pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=block),
+            parse_options=parse,
+            convert_options=convert,
+        )
+
+    first = reader(pacsv.ConvertOptions())
+    try:
+        schema = first.schema
+    finally:
+        first.close()
+    _check_unique_names(name, schema.names)
+
+    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        column_types = {c: types.get(c, schema.field(c).type) for c in columns}
+        convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(columns))
+        try:
+            csv_reader = reader(convert)
+        except pa.ArrowException as exc:
+            raise _csv_error(name, fmt, exc, list(columns)) from exc
+        try:
+            while True:
+                try:
+                    batch = csv_reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowException as exc:
+                    raise _csv_error(name, fmt, exc, list(columns)) from exc
+                yield batch
+        finally:
+            csv_reader.close()
+
+    return Source(name, fmt, schema, open_batches, header_lines=1)
+
+
+_CONVERSION = re.compile(r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+
+
+def _csv_error(name: str, fmt: str, exc: BaseException, columns: list[str]) -> Exception:
+    """Translate a pyarrow CSV error into xent's: a bad value is invalid data (exit 4)."""
+    from xent.errors import DataError
+
+    match = _CONVERSION.search(str(exc))
+    if match:
+        index, _, value = int(match.group(1)), match.group(2), match.group(3)
+        column = columns[index] if index < len(columns) else f"#{index}"
+        return DataError(
+            f"{name}: column {column!r}: {value!r} is not a number; "
+            "fix the value or leave the column out with --pred-cols"
+        )
+    return InputError(f"{name}: cannot read as {fmt}: {first_line(exc)}")
+
+
+def _check_unique_names(name: str, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for column in names:
+        if column in seen:
+            raise InputError(f"{name}: column {column!r} appears twice; give every column a unique name")
+        seen.add(column)
+
+
+# --- Parquet ----------------------------------------------------------------
+
+
+def _parquet_source(name: str, path: str) -> Source:
+    if os.path.isdir(path):
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(path, format="parquet")
+        schema = dataset.schema
+
+        def open_dataset(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+            for batch in dataset.to_batches(columns=list(columns), batch_size=BATCH_ROWS):
+                yield _cast_batch(batch, types)
+
+        return Source(name, "parquet", schema, open_dataset)
+
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(path).schema_arrow
+
+    def open_file(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        with pq.ParquetFile(path) as parquet:
+            try:
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
+                    yield _cast_batch(batch, types)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{name}: cannot read as parquet: {first_line(exc)}") from exc
+
+    _check_unique_names(name, schema.names)
+    return Source(name, "parquet", schema, open_file)
+
+
+def _cast_batch(batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
+    """Cast the columns named in ``types`` (numeric targets only; labels stay as read)."""
+    if not types:
+        return batch
+    arrays = []
+    for column, array in zip(batch.schema.names, batch.columns, strict=True):
+        target = types.get(column)
+        if target is not None and array.type != target and pa.types.is_floating(target):
+            array = array.cast(target, safe=False)
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+# --- Arrow IPC / Feather ----------------------------------------------------
+
+
+def _arrow_source(name: str, path: str) -> Source:
+    def open_reader() -> Any:
+        try:
+            return pa.ipc.open_file(pa.memory_map(path))
+        except pa.ArrowInvalid:
+            return pa.ipc.open_stream(pa.OSFile(path))
+
+    schema = open_reader().schema
+    _check_unique_names(name, schema.names)
+
+    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        reader = open_reader()
+        try:
+            if isinstance(reader, pa.ipc.RecordBatchFileReader):
+                batches: Iterator[pa.RecordBatch] = (
+                    reader.get_batch(i) for i in range(reader.num_record_batches)
+                )
+            else:
+                batches = iter(reader)
+            for batch in batches:
+                yield _cast_batch(batch.select(list(columns)), types)
+        except pa.ArrowException as exc:
+            raise InputError(f"{name}: cannot read as arrow: {first_line(exc)}") from exc
+
+    return Source(name, "arrow", schema, open_batches)
+
+
+# --- JSON Lines -------------------------------------------------------------
+
+
+def _jsonl_source(name: str, path: str) -> Source:
+    import pyarrow.json as pajson
+
+    def open_reader(schema: pa.Schema | None = None) -> Any:
+        read = pajson.ReadOptions(block_size=BLOCK_BYTES)
+        parse = pajson.ParseOptions(explicit_schema=schema) if schema is not None else None
+        stream = pa.input_stream(path, compression="detect")
+        return pajson.open_json(stream, read_options=read, parse_options=parse)
+
+    first = open_reader()
+    schema = first.schema
+    first.close()
+
+    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        reader = open_reader(schema)
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowException as exc:
+                    raise InputError(f"{name}: cannot read as jsonl: {first_line(exc)}") from exc
+                yield _cast_batch(batch.select(list(columns)), types)
+        finally:
+            reader.close()
+
+    return Source(name, "jsonl", schema, open_batches, header_lines=0)
+
+
+# --- NumPy ------------------------------------------------------------------
+
+
+def _load_npy(name: str, path: str) -> np.ndarray[Any, Any]:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "object" in str(exc).lower():
+            raise InputError(
+                f"{name}: holds Python objects (a pickle), which xent never loads; "
+                "save numbers or fixed-width strings instead (np.save(path, arr.astype(str)))"
+            ) from exc
+        raise InputError(f"{name}: not a valid .npy file: {first_line(exc)}") from exc
+
+
+def _load_npz(name: str, path: str) -> dict[str, np.ndarray[Any, Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(
+                f"{name}: an array holds Python objects (a pickle), which xent never loads; "
+                "save numbers or fixed-width strings instead"
+            ) from exc
+        raise InputError(f"{name}: not a valid .npz file: {first_line(exc)}") from exc
+    except Exception as exc:  # zipfile.BadZipFile and friends
+        raise InputError(f"{name}: not a valid .npz file: {first_line(exc)}") from exc
+
+
+def _numpy_source(
+    name: str, path: str, fmt: str, classes: Sequence[str] | None, role: str
+) -> Source:
+    label: np.ndarray[Any, Any] | None = None
+    pred: np.ndarray[Any, Any] | None = None
+    if fmt == "npy":
+        array = _load_npy(name, path)
+        if role == "labels":
+            label = array
+        else:
+            pred = array
+    else:
+        arrays = _load_npz(name, path)
+        label = next((arrays[k] for k in NPZ_LABEL_NAMES if k in arrays), None)
+        pred = next((arrays[k] for k in NPZ_PRED_NAMES if k in arrays), None)
+        if role == "labels" and label is None and len(arrays) == 1:
+            label = next(iter(arrays.values()))
+        if role == "predictions" and pred is None:
+            raise InputError(
+                f"{name}: no predictions array; name it one of {', '.join(NPZ_PRED_NAMES)} "
+                f"(found: {', '.join(arrays) or 'none'})"
+            )
+        if role == "labels" and label is None:
+            raise InputError(
+                f"{name}: no labels array; name it one of {', '.join(NPZ_LABEL_NAMES)} "
+                f"(found: {', '.join(arrays) or 'none'})"
+            )
+    return array_source(name, fmt, pred=pred, label=label, classes=classes)
+
+
+def array_source(
+    name: str,
+    fmt: str,
+    *,
+    pred: np.ndarray[Any, Any] | None,
+    label: np.ndarray[Any, Any] | None,
+    classes: Sequence[str] | None = None,
+) -> Source:
+    """A :class:`Source` over in-memory (or memory-mapped) NumPy arrays.
+
+    Predictions of shape (N, K) become K columns named by ``classes`` (or
+    ``0..K-1``); a 1-D prediction array becomes the single column ``p``.
+    Labels of shape (N,) become the column ``label``; of shape (N, K) the
+    columns ``label:<class>``.
+    """
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    label_columns: list[str] = []
+    prediction_columns: list[str] = []
+    lengths: dict[str, int] = {}
+    for role, array in (("predictions", pred), ("labels", label)):
+        if array is None:
+            continue
+        if array.dtype.hasobject:
+            raise InputError(f"{name}: {role} hold Python objects; use numbers or strings")
+        if array.ndim not in (1, 2) or (array.ndim == 2 and array.shape[1] == 0):
+            raise InputError(
+                f"{name}: {role} array has shape {array.shape}; expected (N,) or (N, K)"
+            )
+        lengths[role] = array.shape[0]
+    if pred is not None:
+        names = _array_class_names(name, pred, classes)
+        if pred.ndim == 1:
+            columns["p"] = pred
+        else:
+            for j, class_name in enumerate(names):
+                columns[class_name] = pred[:, j]
+        prediction_columns = list(columns)
+    if label is not None:
+        if label.ndim == 1:
+            columns[ARRAY_LABEL_COLUMN] = label
+        else:
+            names = _array_class_names(name, label, classes)
+            for j, class_name in enumerate(names):
+                column = f"label:{class_name}"
+                columns[column] = label[:, j]
+                label_columns.append(column)
+    if len(set(lengths.values())) > 1:
+        from xent.errors import DataError
+
+        raise DataError(
+            f"{name}: predictions have {lengths['predictions']} rows but labels have "
+            f"{lengths['labels']}; both arrays must have one row per sample"
+        )
+    schema = pa.schema([pa.field(c, _arrow_type(a)) for c, a in columns.items()])
+    n_rows = next(iter(lengths.values()), 0)
+
+    def open_batches(names: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        for start in range(0, n_rows, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n_rows)
+            arrays = []
+            for column in names:
+                chunk = np.ascontiguousarray(columns[column][start:stop])
+                target = types.get(column)
+                if target is not None and pa.types.is_floating(target):
+                    chunk = chunk.astype(np.float64, copy=False)
+                arrays.append(pa.array(chunk))
+            yield pa.RecordBatch.from_arrays(arrays, names=list(names))
+
+    source = Source(name, fmt, schema, open_batches)
+    source.label_columns = label_columns
+    source.prediction_columns = prediction_columns
+    return source
+
+
+def _array_class_names(
+    name: str, array: np.ndarray[Any, Any], classes: Sequence[str] | None
+) -> list[str]:
+    width = 1 if array.ndim == 1 else array.shape[1]
+    if classes is None or array.ndim == 1:
+        return [str(j) for j in range(width)]
+    if len(classes) != width:
+        from xent.errors import UsageError
+
+        raise UsageError(
+            f"{name}: --classes names {len(classes)} classes but the array has {width} columns"
+        )
+    return list(classes)
+
+
+def _arrow_type(array: np.ndarray[Any, Any]) -> pa.DataType:
+    if array.dtype.kind == "U":
+        return pa.string()
+    return pa.from_numpy_dtype(array.dtype)
+
+
+# --- Arrow arrays to NumPy --------------------------------------------------
+
+
+def float_column(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A float64 NumPy array from an Arrow numeric array with no nulls.
+
+    Views the Arrow buffer directly (``Array.to_numpy`` would import pandas).
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.float64():
+        array = array.cast(pa.float64(), safe=False)
+    data = array.buffers()[1]
+    if data is None:
+        return np.zeros(len(array))
+    return np.frombuffer(data, dtype=np.float64, count=len(array), offset=array.offset * 8)
+
+
+def int_column(array: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """An int64 NumPy array from an Arrow integer array with no nulls (buffer view)."""
+    if array.type != pa.int64():
+        array = array.cast(pa.int64())
+    data = array.buffers()[1]
+    if data is None:
+        return np.zeros(len(array), dtype=np.int64)
+    return np.frombuffer(data, dtype=np.int64, count=len(array), offset=array.offset * 8)

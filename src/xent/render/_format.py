@@ -1,0 +1,45 @@
+"""Number formatting shared by the human-readable renderers (table and Markdown)."""
+
+from __future__ import annotations
+
+import math
+
+SIGNIFICANT = 4
+"""Significant digits shown for every loss-like number."""
+
+
+def number(value: float, digits: int = SIGNIFICANT) -> str:
+    """Format ``value`` with ``digits`` significant digits.
+
+    Fixed-point between 1e-4 and 1e6 (``0.6931``, ``36.04``, ``1234``), scientific
+    outside that range (``2.220e-16``); ``inf``, ``-inf`` and ``nan`` as such.
+    """
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if not -4 <= magnitude < 6:
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{max(0, digits - 1 - magnitude)}f}"
+
+
+def percent(fraction: float) -> str:
+    """A fraction as a percentage with one decimal (``0.4123`` -> ``41.2%``)."""
+    if not math.isfinite(fraction):
+        return number(fraction)
+    return f"{100 * fraction:.1f}%"
+
+
+def edge(value: float) -> str:
+    """A histogram edge, as short as it can be written (``0.1``, ``10``, ``inf``)."""
+    if not math.isfinite(value):
+        return number(value)
+    return f"{value:g}"
+
+
+def count(value: int) -> str:
+    """An integer count with thousands separators (``12,345``)."""
+    return f"{value:,}"

@@ -1,0 +1,246 @@
+"""The ``table`` output format: the report for a human at a terminal, drawn with rich.
+
+Every piece of user data (paths, class names, ids) goes in as :class:`~rich.text.Text`,
+so square brackets and colons in it are never read as rich markup or emoji codes.
+Colour is only a hint: rich writes no colour or other ANSI codes when the console is
+not a terminal; :func:`make_console` also honours ``NO_COLOR`` on a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import IO
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
+from rich.segment import Segment, Segments
+from rich.table import Table
+from rich.text import Text
+
+from xent.render._format import count, edge, number, percent
+from xent.report import Report
+
+SHARE_BAR_WIDTH = 20
+"""Longest bar in the per-class table, for a share of 100%."""
+HISTOGRAM_BAR_WIDTH = 40
+"""Longest bar in the loss distribution, for the fullest bin."""
+MIN_BAR_WIDTH = 5
+"""Narrower than this, a bar column is left out."""
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Console:
+    """A console for results on ``file`` (standard output by default).
+
+    Styled only on a terminal, and never when ``NO_COLOR`` is set (not even bold).
+    """
+    plain = bool(os.environ.get("NO_COLOR"))
+    if plain:
+        return Console(file=file, width=width, color_system=None, highlight=False)
+    return Console(file=file, width=width, highlight=False)
+
+
+def render_table(report: Report, console: Console) -> None:
+    """Print ``report`` to ``console``: the header, aggregate and reference points,
+    per-class losses, the distribution of per-sample losses, the highest-loss
+    samples and, when there are any, the gates.
+
+    The layout adapts to ``console.width``: side-by-side blocks stack and bars
+    shorten on a narrow console.
+    """
+    width = console.width
+    sections = [
+        _header(report, width),
+        _aggregate(report, width),
+        _per_class(report, width),
+        _distribution(report, width),
+        _top(report),
+    ]
+    if report.gates:
+        sections.append(_gates(report))
+    for i, section in enumerate(sections):
+        if i:
+            console.print()
+        _print_trimmed(console, section)
+
+
+def bar(fraction: float, width: int) -> str:
+    """A bar of block characters ``fraction`` of ``width`` long, in eighths of a cell.
+
+    Any positive fraction shows at least a sliver; non-finite fractions show nothing.
+    """
+    if not math.isfinite(fraction) or fraction <= 0:
+        return ""
+    eighths = max(1, round(min(fraction, 1.0) * width * 8))
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+def _print_trimmed(console: Console, renderable: RenderableType) -> None:
+    """Print ``renderable`` without the trailing spaces rich pads table lines with."""
+    out: list[Segment] = []
+    for line in console.render_lines(renderable, pad=False):
+        while line and not line[-1].text.strip():
+            line.pop()
+        if line:
+            last = line.pop()
+            line.append(Segment(last.text.rstrip(), last.style, last.control))
+        out += [*line, Segment.line()]
+    console.print(Segments(out))
+
+
+def _span(columns: list[list[str]], gap: int) -> int:
+    """The width of columns holding these cells, ``gap`` cells apart."""
+    widths = [max((cell_len(cell) for cell in column), default=0) for column in columns]
+    return sum(widths) + gap * (len(columns) - 1)
+
+
+def _title(text: str) -> Text:
+    return Text(text, style="bold")
+
+
+def _pairs(pairs: list[tuple[str, str]], per_row: int, heading: list[str] | None = None) -> Table:
+    """Key/value pairs laid out ``per_row`` to a line, keys dimmed."""
+    grid = Table(box=None, show_header=heading is not None, header_style="bold", pad_edge=False)
+    for i in range(2 * per_row):
+        name = heading[i] if heading else ""
+        grid.add_column(name, style="dim" if i % 2 == 0 else None, no_wrap=True)
+    for start in range(0, len(pairs), per_row):
+        row = [cell for pair in pairs[start : start + per_row] for cell in pair]
+        grid.add_row(*[Text(cell) for cell in row])
+    return grid
+
+
+def _per_row(pairs: list[tuple[str, str]], width: int, most: int) -> int:
+    """How many pairs fit on one line of ``width`` (at least one)."""
+    for per_row in range(most, 1, -1):
+        columns = [[pair[i % 2] for pair in pairs[i // 2 :: per_row]] for i in range(2 * per_row)]
+        if _span(columns, gap=2) <= width:
+            return per_row
+    return 1
+
+
+def _header(report: Report, width: int) -> RenderableType:
+    inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
+    pairs = [
+        ("task", report.task),
+        ("inputs", inputs),
+        ("unit", report.unit),
+        ("N", count(report.n_samples)),
+        ("K", count(len(report.classes))),
+        ("clipped", count(report.aggregate.n_clipped)),
+        ("ignored", count(report.n_ignored)),
+    ]
+    if report.n_renormalized:
+        pairs.append(("renormalized", count(report.n_renormalized)))
+    per_row = _per_row(pairs, width, most=3)
+    files = Table.grid(padding=(0, 2))
+    # Line the file names up with the first column of the facts below them.
+    files.add_column(style="dim", min_width=max(len(key) for key, _ in pairs[::per_row]))
+    files.add_column(overflow="fold")
+    files.add_row("file", Text(report.predictions))
+    if report.labels is not None:
+        files.add_row("labels", Text(report.labels))
+    return Group(_title("xent score"), files, _pairs(pairs, per_row))
+
+
+def _aggregate(report: Report, width: int) -> RenderableType:
+    agg, ref, unit = report.aggregate, report.reference, f" {report.unit}"
+    left = [
+        ("loss", number(agg.loss) + unit),
+        ("sum", number(agg.sum)),
+        ("weight", number(agg.weight)),
+        ("perplexity", number(agg.perplexity)),
+    ]
+    right = [
+        ("uniform (ln K)", number(ref.uniform) + unit),
+        ("prior (label entropy)", number(ref.prior) + unit),
+        ("D² (1 − loss / prior)", number(ref.d2)),
+        ("", ""),
+    ]
+    side_by_side = [pair for both in zip(left, right, strict=True) for pair in both]
+    if _per_row(side_by_side, width, most=2) == 2:
+        return _pairs(side_by_side, 2, heading=["Aggregate", "", "Reference", ""])
+    return Group(
+        _pairs(left, 1, heading=["Aggregate", ""]),
+        Text(),
+        _pairs(right[:-1], 1, heading=["Reference", ""]),
+    )
+
+
+def _per_class(report: Report, width: int) -> RenderableType:
+    rows = [[c.name, count(c.n), number(c.loss), percent(c.share)] for c in report.per_class]
+    header = ["class", "n", f"loss ({report.unit})", "share"]
+    columns = [list(column) for column in zip(header, *rows, strict=True)]
+    bar_width = min(SHARE_BAR_WIDTH, width - _span(columns, gap=3) - 3)
+    table = _table()
+    table.add_column(header[0])
+    for name in header[1:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    if bar_width >= MIN_BAR_WIDTH:
+        table.add_column("", no_wrap=True, overflow="crop")
+    for c, row in zip(report.per_class, rows, strict=True):
+        share_bar = (
+            [Text(bar(c.share, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
+        )
+        table.add_row(Text(row[0]), *row[1:], *share_bar)
+    return Group(_title("Per class"), table)
+
+
+def _distribution(report: Report, width: int) -> RenderableType:
+    hist = report.histogram
+    bins = [
+        (f"[{edge(hist.edges[i])}, {edge(hist.edges[i + 1])})", count(n), n)
+        for i, n in enumerate(hist.counts)
+        if n
+    ]
+    columns = [[span for span, _, _ in bins], [shown for _, shown, _ in bins]]
+    bar_width = min(HISTOGRAM_BAR_WIDTH, width - _span(columns, gap=2) - 2)
+    biggest = max(hist.counts, default=0)
+    table = _table(show_header=False)
+    table.add_column(justify="right", no_wrap=True)
+    if bar_width >= MIN_BAR_WIDTH:
+        table.add_column(no_wrap=True, overflow="crop")
+    table.add_column(justify="right", no_wrap=True)
+    for span, shown, n in bins:
+        drawn = (
+            [Text(bar(n / biggest, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
+        )
+        table.add_row(Text(span), *drawn, shown)
+    return Group(_title(f"Per-sample loss ({report.unit})"), table)
+
+
+def _top(report: Report) -> RenderableType:
+    table = _table()
+    table.add_column("index", justify="right", no_wrap=True)
+    if report.id_column is not None:
+        table.add_column(Text(report.id_column))
+    table.add_column("label")
+    table.add_column(f"loss ({report.unit})", justify="right", no_wrap=True)
+    for s in report.top:
+        ident = [Text(str(s.id))] if report.id_column is not None else []
+        table.add_row(str(s.index), *ident, Text(str(s.label)), number(s.loss))
+    return Group(_title(f"Highest-loss samples (top {len(report.top)})"), table)
+
+
+def _gates(report: Report) -> RenderableType:
+    table = _table()
+    table.add_column("gate")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("threshold", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    for g in report.gates:
+        result = Text("PASS", style="bold green") if g.passed else Text("FAIL", style="bold red")
+        table.add_row(Text(g.gate), number(g.value), number(g.threshold), result)
+    return Group(_title("Gates"), table)
+
+
+def _table(*, show_header: bool = True) -> Table:
+    return Table(
+        box=box.SIMPLE_HEAD if show_header else None,
+        show_header=show_header,
+        show_edge=False,
+        pad_edge=False,
+    )

@@ -1,0 +1,191 @@
+"""The result of scoring, as plain data.
+
+A :class:`Report` is what :func:`xent.score` returns and what every renderer
+(table, JSON, CSV, Markdown) reads. :meth:`Report.to_dict` produces the stable
+``xent.score/1`` JSON object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "xent.score/1"
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The weighted mean loss over every scored sample, in the report's unit."""
+
+    loss: float
+    sum: float
+    weight: float
+    perplexity: float
+    n_clipped: int
+
+
+@dataclass(frozen=True)
+class ClassLoss:
+    """Loss of the samples whose true label is one class (multilabel: one label column).
+
+    ``weight`` is the summed sample weight behind ``loss = sum / weight``;
+    ``share`` is this class's part of the total summed loss.
+    """
+
+    name: str
+    n: int
+    loss: float
+    sum: float
+    weight: float
+    share: float
+
+
+@dataclass(frozen=True)
+class SampleLoss:
+    """One sample's loss. ``index`` is its 0-based row position in the input."""
+
+    index: int
+    id: Any
+    label: str
+    loss: float
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of per-sample losses (in the report's unit) between fixed edges.
+
+    ``counts[i]`` counts losses in ``[edges[i], edges[i + 1])``; the last edge
+    is ``inf``.
+    """
+
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the loss should be compared with, in the report's unit.
+
+    ``uniform`` is the loss of predicting 1/K for every class; ``prior`` the
+    loss of predicting the weighted label frequencies of the scored data (their
+    entropy); ``d2`` the skill score 1 - loss / prior.
+    """
+
+    uniform: float
+    prior: float
+    d2: float
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One quality gate: the measured value, its threshold and whether it passed."""
+
+    gate: str
+    value: float
+    threshold: float
+    passed: bool
+
+
+@dataclass
+class Report:
+    """Everything ``xent score`` measured and what it detected in the input."""
+
+    predictions: str
+    labels: str | None
+    task: str
+    inputs: str
+    unit: str
+    classes: list[str]
+    n_samples: int
+    n_ignored: int
+    aggregate: Aggregate
+    per_class: list[ClassLoss]
+    reference: Reference
+    histogram: Histogram
+    top: list[SampleLoss]
+    per_sample: list[SampleLoss] | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    id_column: str | None = None
+    label_column: str | None = None
+    prediction_columns: list[str] = field(default_factory=list)
+    inputs_detected: bool = False
+    n_renormalized: int = 0
+    eps: float = 0.0
+    version: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when every gate passed (and when there are none)."""
+        return all(gate.passed for gate in self.gates)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the ``xent.score/1`` JSON object.
+
+        Non-finite floats become the strings ``"inf"``, ``"-inf"`` and ``"nan"``
+        so that every JSON parser reads the result.
+        """
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "xent": self.version,
+            "source": {"predictions": self.predictions, "labels": self.labels},
+            "task": self.task,
+            "inputs": self.inputs,
+            "unit": self.unit,
+            "classes": list(self.classes),
+            "n_samples": self.n_samples,
+            "n_ignored": self.n_ignored,
+            "aggregate": {
+                "loss": self.aggregate.loss,
+                "sum": self.aggregate.sum,
+                "weight": self.aggregate.weight,
+                "perplexity": self.aggregate.perplexity,
+                "n_clipped": self.aggregate.n_clipped,
+            },
+            "per_class": [
+                {"class": c.name, "n": c.n, "loss": c.loss, "sum": c.sum, "share": c.share}
+                for c in self.per_class
+            ],
+            "reference": {
+                "uniform": self.reference.uniform,
+                "prior": self.reference.prior,
+                "d2": self.reference.d2,
+            },
+            "top": [_sample_dict(s) for s in self.top],
+            "detected": {
+                "inputs_auto": self.inputs_detected,
+                "label_column": self.label_column,
+                "prediction_columns": list(self.prediction_columns),
+                "id_column": self.id_column,
+                "eps": self.eps,
+                "n_renormalized": self.n_renormalized,
+            },
+            "histogram": {"edges": list(self.histogram.edges), "counts": list(self.histogram.counts)},
+        }
+        if self.per_sample is not None:
+            out["per_sample"] = [_sample_dict(s) for s in self.per_sample]
+        out["gates"] = [
+            {"gate": g.gate, "value": g.value, "threshold": g.threshold, "passed": g.passed}
+            for g in self.gates
+        ]
+        out["passed"] = self.passed
+        return _json_safe(out)
+
+
+def _sample_dict(sample: SampleLoss) -> dict[str, Any]:
+    return {"index": sample.index, "id": sample.id, "label": sample.label, "loss": sample.loss}
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats by strings, recursively."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

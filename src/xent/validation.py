@@ -1,0 +1,147 @@
+"""Checks on prediction, target and weight values, with messages that say how to fix.
+
+Each check looks at one chunk and raises :class:`~xent.errors.DataError`
+naming the file, the row (as a person finds it) and the column of the first
+offending value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from xent.errors import DataError
+
+FloatArray = npt.NDArray[np.float64]
+Where = Callable[[int], str]
+
+#: Multiclass probability rows must sum to 1 within ``ROW_SUM_TOLERANCE_PER_CLASS * K``
+#: (at least ``ROW_SUM_TOLERANCE_MIN``). Probabilities printed with 6 significant
+#: digits are each off by at most 5e-7, so their row sums stay inside it.
+ROW_SUM_TOLERANCE_PER_CLASS = 1e-6
+ROW_SUM_TOLERANCE_MIN = 1e-5
+
+
+def row_sum_tolerance(n_classes: int) -> float:
+    """How far a probability row's sum may be from 1 and still count as summing to 1."""
+    return max(ROW_SUM_TOLERANCE_MIN, ROW_SUM_TOLERANCE_PER_CLASS * n_classes)
+
+
+def _first_bad(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """(row, column) of the first True in a 1-D or 2-D mask, in row-major order."""
+    flat = int(np.argmax(mask.ravel()))
+    if mask.ndim == 1:
+        return flat, 0
+    return divmod(flat, mask.shape[1])
+
+
+def _value(v: float) -> str:
+    return "NaN" if np.isnan(v) else repr(float(v))
+
+
+def check_finite(values: FloatArray, columns: Sequence[str], where: Where, what: str) -> None:
+    """Every value is a finite number (no NaN, no inf)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = _first_bad(bad)
+        value = values[row, col] if values.ndim == 2 else values[row]
+        raise DataError(
+            f"{where(row)}, column {columns[col]!r}: {what} is {_value(value)}; "
+            "every value must be a finite number (fix or drop the row)"
+        )
+
+
+def outside_unit_interval(values: FloatArray) -> bool:
+    """True when some value lies outside [0, 1]."""
+    return bool(values.size) and bool((values.min() < 0.0) or (values.max() > 1.0))
+
+
+def check_probabilities(values: FloatArray, columns: Sequence[str], where: Where) -> None:
+    """Every value lies in [0, 1]."""
+    bad = (values < 0.0) | (values > 1.0)
+    if bad.any():
+        row, col = _first_bad(bad)
+        value = values[row, col] if values.ndim == 2 else values[row]
+        raise DataError(
+            f"{where(row)}, column {columns[col]!r}: {_value(value)} is not a probability "
+            "(outside [0, 1]); if the values are logits, pass --inputs logits"
+        )
+
+
+def check_log_probabilities(values: FloatArray, columns: Sequence[str], where: Where) -> None:
+    """Every value is <= 0 (a log-probability)."""
+    bad = values > 0.0
+    if bad.any():
+        row, col = _first_bad(bad)
+        value = values[row, col] if values.ndim == 2 else values[row]
+        raise DataError(
+            f"{where(row)}, column {columns[col]!r}: {_value(value)} is not a log-probability "
+            "(greater than 0); if the values are logits, pass --inputs logits"
+        )
+
+
+def check_row_sums(
+    sums: FloatArray, n_classes: int, where: Where, *, what: str, fix: str
+) -> None:
+    """Every row sum is 1 within :func:`row_sum_tolerance`."""
+    bad = np.abs(sums - 1.0) > row_sum_tolerance(n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{where(row)}: {what} sum to {sums[row]:.6g}, not 1 "
+            f"(tolerance {row_sum_tolerance(n_classes):g}); {fix}"
+        )
+
+
+def renormalize(values: FloatArray, where: Where) -> tuple[FloatArray, int]:
+    """Divide each probability row by its sum; return the rows and how many changed."""
+    sums = values.sum(axis=1)
+    if (sums <= 0.0).any():
+        row = int(np.argmax(sums <= 0.0))
+        raise DataError(f"{where(row)}: the probabilities sum to 0; cannot renormalize the row")
+    changed = int(np.count_nonzero(sums != 1.0))
+    if changed == 0:
+        return values, 0
+    return values / sums[:, None], changed
+
+
+def check_weights(weights: FloatArray, column: str, where: Where) -> None:
+    """Sample weights are finite and non-negative."""
+    check_finite(weights, [column], where, "the weight")
+    bad = weights < 0.0
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{where(row)}, column {column!r}: weight {weights[row]!r} is negative; "
+            "sample weights must be >= 0"
+        )
+
+
+def check_targets(
+    targets: FloatArray, columns: Sequence[str], where: Where, *, soft: bool
+) -> None:
+    """Soft targets are distributions; multilabel targets lie in [0, 1]."""
+    check_finite(targets, columns, where, "the target")
+    bad = (targets < 0.0) | (targets > 1.0)
+    if bad.any():
+        row, col = _first_bad(bad)
+        raise DataError(
+            f"{where(row)}, column {columns[col]!r}: target {targets[row, col]!r} is outside "
+            "[0, 1]; label columns hold 0/1 indicators or target probabilities"
+        )
+    if soft:
+        check_row_sums(
+            targets.sum(axis=1),
+            targets.shape[1],
+            where,
+            what="the target probabilities",
+            fix="soft labels must be a distribution over the classes",
+        )
+
+
+def first_null(mask: npt.NDArray[np.bool_] | Any) -> int:
+    """Index of the first True in a boolean mask."""
+    return int(np.argmax(mask))
