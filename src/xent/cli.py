@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -24,10 +24,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="xent",
-    help=(
-        "Cross-entropy (log loss) of classifier predictions.\n\n"
-        "Example: xent score preds.csv"
-    ),
+    help=("Cross-entropy (log loss) of classifier predictions.\n\nExample: xent score preds.csv"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,7 +33,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """What ``--format`` accepts."""
 
     table = "table"
@@ -424,7 +421,8 @@ def _parse_class_weights(text: str | None) -> dict[str, float]:
             weights[name.strip()] = float(value)
         except ValueError:
             raise UsageError(
-                f"--class-weights: {item!r} is not NAME=WEIGHT; example: --class-weights cat=2,dog=0.5"
+                f"--class-weights: {item!r} is not NAME=WEIGHT; "
+                "example: --class-weights cat=2,dog=0.5"
             ) from None
     return weights
 

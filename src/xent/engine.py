@@ -74,7 +74,8 @@ def _log_softmax_parts(logits: FloatArray) -> FloatArray:
     """Row-wise log-sum-exp, shifted by the row maximum so exp never overflows."""
     row_max = logits.max(axis=1)
     shifted = logits - row_max[:, None]
-    return row_max + np.log(np.exp(shifted).sum(axis=1))
+    log_norm: FloatArray = row_max + np.log(np.exp(shifted).sum(axis=1))
+    return log_norm
 
 
 def binary_losses(
@@ -378,8 +379,12 @@ def class_sums(
     n_classes: int,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
     """Weighted loss sums, weight sums and counts per true class, by ``bincount``."""
-    loss_sum = np.bincount(class_index, weights=weight * sample_loss, minlength=n_classes)
-    weight_sum = np.bincount(class_index, weights=weight, minlength=n_classes)
+    loss_sum: FloatArray = np.bincount(
+        class_index, weights=weight * sample_loss, minlength=n_classes
+    ).astype(np.float64)
+    weight_sum: FloatArray = np.bincount(class_index, weights=weight, minlength=n_classes).astype(
+        np.float64
+    )
     count = np.bincount(class_index, minlength=n_classes).astype(np.int64)
     return loss_sum, weight_sum, count
 

@@ -9,6 +9,7 @@ size stream through in bounded memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -90,13 +91,17 @@ class Source:
             return f"row {row}"
         return f"data row {row + 1} (line {row + 1 + self.header_lines})"
 
-    def read_all(self, columns: Sequence[str], types: dict[str, pa.DataType] | None = None) -> pa.Table:
+    def read_all(
+        self, columns: Sequence[str], types: dict[str, pa.DataType] | None = None
+    ) -> pa.Table:
         """Every batch of ``columns`` as one table (for small inputs such as labels)."""
         batches = list(self.batches(columns, types))
         schema = batches[0].schema if batches else None
         if schema is None:
             fields = [self.schema.field(c) for c in columns]
-            return pa.table({f.name: pa.array([], (types or {}).get(f.name, f.type)) for f in fields})
+            return pa.table(
+                {f.name: pa.array([], (types or {}).get(f.name, f.type)) for f in fields}
+            )
         return pa.Table.from_batches(batches, schema=schema)
 
 
@@ -189,10 +194,8 @@ def _spool_stdin() -> str:
 
 
 def _remove_quietly(name: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.remove(name)
-    except OSError:
-        pass
 
 
 # --- CSV and TSV ------------------------------------------------------------
@@ -220,7 +223,9 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
         first.close()
     _check_unique_names(name, schema.names)
 
-    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_batches(
+        columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         column_types = {c: types.get(c, schema.field(c).type) for c in columns}
         convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(columns))
         try:
@@ -264,7 +269,9 @@ def _check_unique_names(name: str, names: Sequence[str]) -> None:
     seen: set[str] = set()
     for column in names:
         if column in seen:
-            raise InputError(f"{name}: column {column!r} appears twice; give every column a unique name")
+            raise InputError(
+                f"{name}: column {column!r} appears twice; give every column a unique name"
+            )
         seen.add(column)
 
 
@@ -278,7 +285,9 @@ def _parquet_source(name: str, path: str) -> Source:
         dataset = ds.dataset(path, format="parquet")
         schema = dataset.schema
 
-        def open_dataset(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        def open_dataset(
+            columns: Sequence[str], types: dict[str, pa.DataType]
+        ) -> Iterator[pa.RecordBatch]:
             for batch in dataset.to_batches(columns=list(columns), batch_size=BATCH_ROWS):
                 yield _cast_batch(batch, types)
 
@@ -288,7 +297,9 @@ def _parquet_source(name: str, path: str) -> Source:
 
     schema = pq.ParquetFile(path).schema_arrow
 
-    def open_file(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_file(
+        columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         with pq.ParquetFile(path) as parquet:
             try:
                 for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
@@ -326,7 +337,9 @@ def _arrow_source(name: str, path: str) -> Source:
     schema = open_reader().schema
     _check_unique_names(name, schema.names)
 
-    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_batches(
+        columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         reader = open_reader()
         try:
             if isinstance(reader, pa.ipc.RecordBatchFileReader):
@@ -359,7 +372,9 @@ def _jsonl_source(name: str, path: str) -> Source:
     schema = first.schema
     first.close()
 
-    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_batches(
+        columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         reader = open_reader(schema)
         try:
             while True:
@@ -492,7 +507,9 @@ def array_source(
     schema = pa.schema([pa.field(c, _arrow_type(a)) for c, a in columns.items()])
     n_rows = next(iter(lengths.values()), 0)
 
-    def open_batches(names: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_batches(
+        names: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         for start in range(0, n_rows, BATCH_ROWS):
             stop = min(start + BATCH_ROWS, n_rows)
             arrays = []

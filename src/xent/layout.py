@@ -224,7 +224,8 @@ def resolve_layout(
         prediction_columns = [
             f.name
             for f in predictions.schema
-            if f.name not in reserved and _is_numeric(f.type)
+            if f.name not in reserved
+            and _is_numeric(f.type)
             and not (labels is None and label_column is None and f.name in label_columns)
         ]
     clash = reserved.intersection(prediction_columns) if labels is None else set()
@@ -234,8 +235,7 @@ def resolve_layout(
         )
     if not prediction_columns:
         raise InputError(
-            f"{predictions.name}: no numeric prediction columns found; "
-            "name them with --pred-cols"
+            f"{predictions.name}: no numeric prediction columns found; name them with --pred-cols"
         )
 
     n_pred = len(prediction_columns)
@@ -280,8 +280,10 @@ def _optional_column(
     source: Source, name: str | None, option: str, *, required: bool = True
 ) -> str | None:
     if name:
-        if not required and name not in source.column_names and not any(
-            c.lower() == name.lower() for c in source.column_names
+        if (
+            not required
+            and name not in source.column_names
+            and not any(c.lower() == name.lower() for c in source.column_names)
         ):
             return None
         return _find_column(source, name, option)
@@ -344,22 +346,6 @@ def _trimmed_strings(array: pa.Array) -> pa.Array:
     if pa.types.is_large_string(array.type):
         array = array.cast(pa.string())
     return pc.utf8_trim_whitespace(array)
-
-
-def label_strings(array: pa.Array) -> np.ndarray[Any, Any]:
-    """Label values as trimmed strings, for per-sample output."""
-    array = _as_plain(array)
-    if pa.types.is_boolean(array.type):
-        return np.where(np.asarray(array.to_pylist(), dtype=bool), "true", "false")
-    if pa.types.is_floating(array.type):
-        values = array.to_numpy(zero_copy_only=False)
-        whole = np.isfinite(values) & (values == np.round(values))
-        out = values.astype(str)
-        out[whole] = values[whole].astype(np.int64).astype(str)
-        return out
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        array = _trimmed_strings(array)
-    return np.asarray(array.cast(pa.string()).to_pylist(), dtype=object)
 
 
 class LabelEncoder:
@@ -442,21 +428,22 @@ class LabelEncoder:
                 row = _first_true(bad)
                 raise DataError(
                     f"{where(row)}, column {column!r}: label {values[row]} is out of range; "
-                    f"integer labels index the {len(self.classes)} classes 0..{len(self.classes) - 1}"
+                    f"integer labels index the {len(self.classes)} classes "
+                    f"0..{len(self.classes) - 1}"
                 )
             return values.astype(np.int64)
         strings = _trimmed_strings(array.cast(pa.string()))
         index = pc.index_in(strings, value_set=self._class_array)
         if index.null_count and not self.classes_are_integers:
             # Integer strings index the classes in order when the classes are not integers.
-            missing = np.asarray(index.is_null().to_pylist(), dtype=bool)
-            texts = np.asarray(strings.to_pylist(), dtype=object)
-            as_index = np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False))
-            for row in np.flatnonzero(missing).tolist():
+            texts = strings.to_pylist()
+            found: list[int | None] = index.to_pylist()
+            for row, position in enumerate(found):
                 text = texts[row]
-                if _INTEGER.match(text) and 0 <= int(float(text)) < len(self.classes):
-                    as_index[row] = int(float(text))
-            return self._check_found(pa.array(np.where(as_index < 0, None, as_index)), texts, where, column)
+                if position is None and _INTEGER.match(text):
+                    number = int(float(text))
+                    found[row] = number if 0 <= number < len(self.classes) else None
+            return self._check_found(pa.array(found, type=pa.int64()), texts, where, column)
         return self._check_found(index, None, where, column)
 
     def _check_found(
@@ -501,8 +488,8 @@ class LabelEncoder:
         if pos is not None:
             return self._two_values(strings == pos.strip(), strings, where, column)
         lowered = np.char.lower(strings.astype(str))
-        one = np.isin(lowered, ("1", "1.0") + _TRUE)
-        zero = np.isin(lowered, ("0", "0.0") + _FALSE)
+        one = np.isin(lowered, ("1", "1.0", *_TRUE))
+        zero = np.isin(lowered, ("0", "0.0", *_FALSE))
         bad = ~(one | zero)
         if bad.any():
             row = _first_true(bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -61,10 +62,8 @@ class AtomicOutput:
     ) -> None:
         if not self._done:
             self.stream.close()
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(self._temp_name)
-            except OSError:
-                pass
 
 
 def _umask() -> int:

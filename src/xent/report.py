@@ -160,7 +160,10 @@ class Report:
                 "eps": self.eps,
                 "n_renormalized": self.n_renormalized,
             },
-            "histogram": {"edges": list(self.histogram.edges), "counts": list(self.histogram.counts)},
+            "histogram": {
+                "edges": list(self.histogram.edges),
+                "counts": list(self.histogram.counts),
+            },
         }
         if self.per_sample is not None:
             out["per_sample"] = [_sample_dict(s) for s in self.per_sample]
@@ -169,7 +172,8 @@ class Report:
             for g in self.gates
         ]
         out["passed"] = self.passed
-        return _json_safe(out)
+        safe: dict[str, Any] = _json_safe(out)
+        return safe
 
 
 def _sample_dict(sample: SampleLoss) -> dict[str, Any]:

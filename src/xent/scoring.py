@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from xent import engine, validation
 from xent.errors import DataError, UsageError
 from xent.io import Source, array_source, float_column, open_source
-from xent.layout import Layout, LabelEncoder, label_strings, resolve_layout
+from xent.layout import LabelEncoder, Layout, resolve_layout
 from xent.report import (
     Aggregate,
     ClassLoss,
@@ -188,9 +188,7 @@ def score(
         label_source = open_source(
             opts.labels, input_format=opts.labels_format, classes=opts.classes, role="labels"
         )
-    return score_source(
-        pred_source, label_source, opts, sample_sink=sample_sink, progress=progress
-    )
+    return score_source(pred_source, label_source, opts, sample_sink=sample_sink, progress=progress)
 
 
 def score_arrays(
@@ -227,7 +225,9 @@ def score_arrays(
 def _with_column(source: Source, name: str, values: FloatArray) -> Source:
     inner = source.open_batches
 
-    def open_batches(columns: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    def open_batches(
+        columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
         start = 0
         others = [c for c in columns if c != name]
         for batch in inner(others, types):
@@ -236,9 +236,13 @@ def _with_column(source: Source, name: str, values: FloatArray) -> Source:
             arrays = [batch.column(c) for c in others]
             if name in columns:
                 arrays.append(pa.array(chunk))
-            yield pa.RecordBatch.from_arrays(arrays, names=[*others, *([name] if name in columns else [])])
+            yield pa.RecordBatch.from_arrays(
+                arrays, names=[*others, *([name] if name in columns else [])]
+            )
 
-    return replace(source, schema=source.schema.append(pa.field(name, pa.float64())), open_batches=open_batches)
+    return replace(
+        source, schema=source.schema.append(pa.field(name, pa.float64())), open_batches=open_batches
+    )
 
 
 def score_source(
@@ -301,7 +305,9 @@ def _run(
     assert isinstance(opts.eps, float)
     encoder = LabelEncoder(layout)
     accumulator = engine.Accumulator(
-        layout.n_classes, top_k=opts.top, histogram_edges_nats=engine.histogram_edges_nats(opts.unit)
+        layout.n_classes,
+        top_k=opts.top,
+        histogram_edges_nats=engine.histogram_edges_nats(opts.unit),
     )
     class_weights = _class_weight_vector(layout, opts.class_weights)
     to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
@@ -360,9 +366,7 @@ def _score_chunk(
                 (w * smoothed).sum(axis=0),
             )
             loss = elements.mean(axis=1)
-            shown = np.array(
-                ["|".join(classes[row > 0.5]) for row in targets], dtype=object
-            )
+            shown = np.array(["|".join(classes[row > 0.5]) for row in targets], dtype=object)
         else:
             q = (1 - a) * targets + a / n_classes if a else targets
             if class_weights is not None:
@@ -460,9 +464,9 @@ def _chunks(
     label_names = [layout.label_column] if layout.label_column else list(layout.label_columns)
     if same_table:
         columns.extend(c for c in label_names if c not in columns)
-    if source.format in ("csv", "tsv"):
-        if layout.label_column:
-            types[layout.label_column] = pa.string()
+    if source.format in ("csv", "tsv") and layout.label_column:
+        # Labels are read as text so a column of mixed names and numbers stays readable.
+        types[layout.label_column] = pa.string()
     for c in layout.label_columns:
         types[c] = pa.float64()
 
@@ -477,7 +481,9 @@ def _chunks(
         label_batch = batch if labels is None else labels.take(batch, offset, where)
         keep: npt.NDArray[np.bool_] | None = None
         if layout.label_column:
-            ignored = encoder.ignore_mask(label_batch.column(layout.label_column), opts.ignore_label)
+            ignored = encoder.ignore_mask(
+                label_batch.column(layout.label_column), opts.ignore_label
+            )
             if ignored is not None:
                 keep = ~ignored
         rows = np.arange(offset, offset + n, dtype=np.int64)
@@ -489,9 +495,7 @@ def _chunks(
                 if layout.weight_column
                 else np.ones(n)
             ),
-            ids=(
-                _id_values(batch.column(layout.id_column)) if layout.id_column else None
-            ),
+            ids=(_id_values(batch.column(layout.id_column)) if layout.id_column else None),
             where=where,
         )
         if layout.weight_column:
@@ -527,22 +531,29 @@ def _subset(chunk: _Chunk, keep: npt.NDArray[np.bool_]) -> _Chunk:
     )
 
 
-def _vector(batch: pa.RecordBatch, column: str, where: Callable[[int], str], what: str) -> FloatArray:
+def _vector(
+    batch: pa.RecordBatch, column: str, where: Callable[[int], str], what: str
+) -> FloatArray:
     array = batch.column(column)
     if array.null_count:
         row = int(np.argmax(np.asarray(array.is_null().to_pylist(), dtype=bool)))
         raise DataError(
             f"{where(row)}, column {column!r}: {what} is missing; fill the cell or drop the row"
         )
-    if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
-            or pa.types.is_decimal(array.type)):
+    if not (
+        pa.types.is_floating(array.type)
+        or pa.types.is_integer(array.type)
+        or pa.types.is_decimal(array.type)
+    ):
         raise DataError(
             f"{where(0)}, column {column!r}: {what} column holds {array.type} values, not numbers"
         )
     return float_column(array)
 
 
-def _matrix(batch: pa.RecordBatch, columns: Sequence[str], where: Callable[[int], str]) -> FloatArray:
+def _matrix(
+    batch: pa.RecordBatch, columns: Sequence[str], where: Callable[[int], str]
+) -> FloatArray:
     if len(columns) == 1:
         return np.array(_vector(batch, columns[0], where, "the prediction"), dtype=np.float64)
     out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
@@ -730,9 +741,7 @@ def _build_report(
         per_class=per_class,
         reference=Reference(uniform=uniform * scale, prior=prior * scale, d2=d2),
         histogram=Histogram(edges=[*edges, math.inf], counts=acc.histogram.tolist()),
-        top=[
-            SampleLoss(index=i, id=d, label=lab, loss=v * scale) for i, d, lab, v in acc.worst()
-        ],
+        top=[SampleLoss(index=i, id=d, label=lab, loss=v * scale) for i, d, lab, v in acc.worst()],
         id_column=layout.id_column,
         label_column=layout.label_column,
         prediction_columns=list(layout.prediction_columns),

@@ -35,7 +35,8 @@ def _first_bad(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
     flat = int(np.argmax(mask.ravel()))
     if mask.ndim == 1:
         return flat, 0
-    return divmod(flat, mask.shape[1])
+    row, col = divmod(flat, int(mask.shape[1]))
+    return row, col
 
 
 def _value(v: float) -> str:
@@ -83,9 +84,7 @@ def check_log_probabilities(values: FloatArray, columns: Sequence[str], where: W
         )
 
 
-def check_row_sums(
-    sums: FloatArray, n_classes: int, where: Where, *, what: str, fix: str
-) -> None:
+def check_row_sums(sums: FloatArray, n_classes: int, where: Where, *, what: str, fix: str) -> None:
     """Every row sum is 1 within :func:`row_sum_tolerance`."""
     bad = np.abs(sums - 1.0) > row_sum_tolerance(n_classes)
     if bad.any():
@@ -120,9 +119,7 @@ def check_weights(weights: FloatArray, column: str, where: Where) -> None:
         )
 
 
-def check_targets(
-    targets: FloatArray, columns: Sequence[str], where: Where, *, soft: bool
-) -> None:
+def check_targets(targets: FloatArray, columns: Sequence[str], where: Where, *, soft: bool) -> None:
     """Soft targets are distributions; multilabel targets lie in [0, 1]."""
     check_finite(targets, columns, where, "the target")
     bad = (targets < 0.0) | (targets > 1.0)
