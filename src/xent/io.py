@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,35 @@ import numpy as np
 import pyarrow as pa
 
 from xent.errors import InputError
+
+
+def _arrow_without_pandas() -> None:
+    """Let pyarrow know up front that xent hands it no pandas objects.
+
+    pyarrow checks the arguments of every array constructor for pandas types,
+    importing pandas (0.2-0.5 s) the first time to do so. Making that first
+    check fail leaves pyarrow's answer cached as "no pandas" for these checks;
+    conversions that really need pandas still import it when called.
+    """
+    if "pandas" in sys.modules:
+        return
+    blocker = _BlockPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _BlockPandas:
+    """An import hook under which ``import pandas`` fails (used only by the function above)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError(name)
+
+
+_arrow_without_pandas()
 
 FORMATS = ("csv", "tsv", "parquet", "npy", "npz", "arrow", "jsonl")
 
@@ -46,6 +76,12 @@ _SUFFIXES = {
 BATCH_ROWS = 65_536
 #: Bytes per block for the CSV and JSON Lines parsers.
 BLOCK_BYTES = 1 << 22
+#: Bytes read to infer the column types of a CSV file.
+SCHEMA_BYTES = 1 << 18
+#: Bytes of an uncompressed CSV file parsed as one unit by one thread.
+SEGMENT_BYTES = 1 << 20
+#: Most threads parsing CSV segments at once.
+PARSE_THREADS = 4
 
 #: Array names looked up in an ``.npz`` archive, in order of preference.
 NPZ_LABEL_NAMES = ("y_true", "labels", "y", "target")
@@ -206,17 +242,13 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
 
     delimiter = "\t" if fmt == "tsv" else ","
     parse = pacsv.ParseOptions(delimiter=delimiter)
+    compressed = _is_compressed(path)
 
-    def reader(convert: Any, block: int = BLOCK_BYTES) -> Any:
-        stream = pa.input_stream(path, compression="detect")
-        return pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=block),
-            parse_options=parse,
-            convert_options=convert,
-        )
-
-    first = reader(pacsv.ConvertOptions())
+    first = pacsv.open_csv(
+        pa.input_stream(path, compression="detect"),
+        read_options=pacsv.ReadOptions(block_size=SCHEMA_BYTES),
+        parse_options=parse,
+    )
     try:
         schema = first.schema
     finally:
@@ -229,22 +261,95 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
         column_types = {c: types.get(c, schema.field(c).type) for c in columns}
         convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(columns))
         try:
-            csv_reader = reader(convert)
+            if compressed:
+                yield from _stream_csv(path, parse, convert)
+            else:
+                yield from _parallel_csv(path, schema.names, parse, convert)
         except pa.ArrowException as exc:
-            raise _csv_error(name, fmt, exc, list(columns)) from exc
-        try:
-            while True:
-                try:
-                    batch = csv_reader.read_next_batch()
-                except StopIteration:
-                    return
-                except pa.ArrowException as exc:
-                    raise _csv_error(name, fmt, exc, list(columns)) from exc
-                yield batch
-        finally:
-            csv_reader.close()
+            raise _csv_error(name, fmt, exc, schema.names) from exc
 
     return Source(name, fmt, schema, open_batches, header_lines=1)
+
+
+def _is_compressed(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _stream_csv(path: str, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]:
+    """One pass of pyarrow's streaming CSV reader (compressed input cannot be split)."""
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        pa.input_stream(path, compression="detect"),
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=parse,
+        convert_options=convert,
+    )
+    try:
+        yield from reader
+    finally:
+        reader.close()
+
+
+def _parallel_csv(
+    path: str, names: Sequence[str], parse: Any, convert: Any
+) -> Iterator[pa.RecordBatch]:
+    """Parse byte ranges of an uncompressed CSV file on every core, yielding batches in order.
+
+    The file is cut at line ends into segments of about :data:`SEGMENT_BYTES`;
+    at most two segments per thread are in flight, so memory stays bounded.
+    Like pyarrow's own default, this assumes no line breaks inside quoted values.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.csv as pacsv
+
+    read_options = pacsv.ReadOptions(
+        column_names=list(names), use_threads=False, block_size=BLOCK_BYTES
+    )
+
+    def parse_segment(segment: bytes) -> pa.Table:
+        return pacsv.read_csv(
+            pa.BufferReader(segment),
+            read_options=read_options,
+            parse_options=parse,
+            convert_options=convert,
+        )
+
+    threads = max(1, min(os.cpu_count() or 1, PARSE_THREADS))
+    pending: deque[Any] = deque()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        try:
+            for segment in _segments(path):
+                pending.append(pool.submit(parse_segment, segment))
+                if len(pending) >= 2 * threads:
+                    yield from pending.popleft().result().to_batches()
+            while pending:
+                yield from pending.popleft().result().to_batches()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _segments(path: str) -> Iterator[bytes]:
+    """The data lines of a text file (after its header line), in chunks cut at line ends."""
+    with open(path, "rb") as handle:
+        handle.readline()
+        carry = b""
+        while True:
+            block = handle.read(SEGMENT_BYTES)
+            if not block:
+                if carry.strip():
+                    yield carry
+                return
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1]
 
 
 _CONVERSION = re.compile(r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
