@@ -71,6 +71,7 @@ _READ = "Reading"
 _LAYOUT = "Layout"
 _NUMBERS = "Numbers"
 _OUTPUT = "Output"
+_GATES = "Quality gates"
 
 
 @app.command(no_args_is_help=True)
@@ -270,6 +271,40 @@ def score(
             "--top", help="How many highest-loss samples to list.", rich_help_panel=_OUTPUT
         ),
     ] = 5,
+    max_loss: Annotated[
+        float | None,
+        typer.Option(
+            "--max-loss",
+            help="Gate: fail (exit 1) when the loss is above this. Example: --max-loss 0.5",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    max_class_loss: Annotated[
+        float | None,
+        typer.Option(
+            "--max-class-loss",
+            help="Gate: fail when any class's loss is above this. Example: --max-class-loss 1.2",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Gate: a saved `xent score --format json` report; fail when the loss rises "
+            "over it by more than --max-increase (default 0). Example: --baseline base.json",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    max_increase: Annotated[
+        str | None,
+        typer.Option(
+            "--max-increase",
+            help="Allowed rise over --baseline: absolute (in --unit) or a percentage. "
+            "Example: --max-increase 0.01 or --max-increase 5%",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="Show the Python traceback of internal errors."),
@@ -304,17 +339,28 @@ def score(
         top=top,
         per_sample=per_sample,
     ).checked()
-    report = _score_to_output(predictions, options, output_format, output)
-    for gate in report.gates:
-        if not gate.passed:
-            _say(f"gate {gate.gate} failed: {gate.value:.6g} > {gate.threshold:.6g}")
+    from xent.gates import GateOptions, load_baseline
+
+    gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)
+    gate_options.check()
+    baseline_report = load_baseline(baseline) if baseline else None
+    report = _score_to_output(
+        predictions, options, output_format, output, gate_options, baseline_report
+    )
     if not report.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
 def _score_to_output(
-    predictions: str, options: Any, output_format: OutputFormat, output: str | None
+    predictions: str,
+    options: Any,
+    output_format: OutputFormat,
+    output: str | None,
+    gate_options: Any,
+    baseline: dict[str, Any] | None,
 ) -> Report:
+    """Score, evaluate the gates, and write the rendered result all-or-nothing."""
+    from xent.gates import evaluate_gates, failure_line
     from xent.output import AtomicOutput
     from xent.scoring import score as score_file
 
@@ -325,6 +371,12 @@ def _score_to_output(
 
             sink = _LazyCsvSink(out.stream)
         report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
+        report.gates, notes = evaluate_gates(report, gate_options, baseline)
+        for note in notes:
+            _say(f"gate {note.gate} not evaluated: {note.reason}")
+        for gate in report.gates:
+            if not gate.passed:
+                _say(failure_line(gate))
         if sink is not None and sink.writer is None:
             from xent.render.csv import CsvSampleWriter
 

@@ -1,0 +1,174 @@
+"""Quality gates: thresholds on a report, and comparison with a saved baseline.
+
+A gate never passes silently when it cannot be evaluated: a baseline that
+cannot be read, or that measured something else (another task, unit or class
+set), is an error; a class with no samples under ``--max-class-loss`` is
+reported as not evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from xent.errors import InputError, UsageError
+from xent.report import SCHEMA, GateResult, Report
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How much a loss may rise over its baseline: absolute, or a percentage of it."""
+
+    value: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str, option: str = "--max-increase") -> Allowance:
+        """Parse ``0.01`` (absolute, in the report's unit) or ``5%`` (relative)."""
+        raw = text.strip()
+        relative = raw.endswith("%")
+        try:
+            value = float(raw[:-1] if relative else raw)
+        except ValueError:
+            raise UsageError(
+                f"{option} must be a number or a percentage (e.g. 0.01 or 5%), not {text!r}"
+            ) from None
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"{option} must be >= 0, not {text!r}")
+        return cls(value, relative)
+
+    def threshold(self, baseline: float) -> float:
+        """The largest allowed increase over ``baseline``."""
+        return abs(baseline) * self.value / 100.0 if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.relative else f"{self.value:g}"
+
+
+def load_baseline(path: str) -> dict[str, Any]:
+    """Read a saved ``xent score --format json`` output."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such baseline file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{path}: not a JSON file ({exc}); save a baseline with "
+            "xent score ... --format json --output baseline.json"
+        ) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InputError(
+            f"{path}: not an xent score report (schema {SCHEMA!r} expected); save a baseline "
+            "with xent score ... --format json --output baseline.json"
+        )
+    loss = (
+        data.get("aggregate", {}).get("loss") if isinstance(data.get("aggregate"), dict) else None
+    )
+    if not isinstance(loss, int | float | str):
+        raise InputError(f"{path}: the baseline has no aggregate.loss")
+    return data
+
+
+def check_baseline_matches(report: Report, baseline: dict[str, Any], path: str) -> None:
+    """Fail unless the baseline measured the same task, unit and classes as ``report``."""
+    for key, ours in (("task", report.task), ("unit", report.unit)):
+        theirs = baseline.get(key)
+        if theirs != ours:
+            raise UsageError(
+                f"{path}: the baseline's {key} is {theirs!r} but this run's is {ours!r}; "
+                "compare like with like (see --task, --unit)"
+            )
+    theirs_classes = baseline.get("classes")
+    if isinstance(theirs_classes, list) and list(map(str, theirs_classes)) != report.classes:
+        raise UsageError(
+            f"{path}: the baseline's classes ({', '.join(map(str, theirs_classes))}) differ from "
+            f"this run's ({', '.join(report.classes)})"
+        )
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, str):
+        return float(value)  # "inf" / "nan" as written by xent
+    return float(value)
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """The gate options of ``xent score``."""
+
+    max_loss: float | None = None
+    max_class_loss: float | None = None
+    baseline: str | None = None
+    max_increase: str | None = None
+
+    def check(self) -> None:
+        """Fail on contradictory or invalid gate options."""
+        for option, value in (
+            ("--max-loss", self.max_loss),
+            ("--max-class-loss", self.max_class_loss),
+        ):
+            if value is not None and (math.isnan(value) or value < 0):
+                raise UsageError(f"{option} must be >= 0, not {value}")
+        if self.max_increase is not None:
+            Allowance.parse(self.max_increase)
+            if self.baseline is None:
+                raise UsageError("--max-increase needs --baseline FILE (a saved JSON report)")
+
+
+@dataclass(frozen=True)
+class GateNote:
+    """A gate that could not be evaluated, and why."""
+
+    gate: str
+    reason: str
+
+
+def evaluate_gates(
+    report: Report, options: GateOptions, baseline: dict[str, Any] | None = None
+) -> tuple[list[GateResult], list[GateNote]]:
+    """Evaluate every requested gate on ``report``.
+
+    ``baseline`` is the loaded ``options.baseline`` (see :func:`load_baseline`).
+    Returns the gate results (in the order max-loss, max-class-loss per class,
+    max-increase) and notes on gates that could not be evaluated.
+    """
+    results: list[GateResult] = []
+    notes: list[GateNote] = []
+    loss = report.aggregate.loss
+    if options.max_loss is not None:
+        results.append(GateResult("max-loss", loss, options.max_loss, loss <= options.max_loss))
+    if options.max_class_loss is not None:
+        for cls in report.per_class:
+            name = f"max-class-loss[{cls.name}]"
+            if cls.n == 0 or cls.weight == 0 or math.isnan(cls.loss):
+                notes.append(GateNote(name, f"class {cls.name!r} has no scored samples"))
+                continue
+            results.append(
+                GateResult(
+                    name, cls.loss, options.max_class_loss, cls.loss <= options.max_class_loss
+                )
+            )
+    if options.baseline is not None:
+        if baseline is None:
+            baseline = load_baseline(options.baseline)
+        check_baseline_matches(report, baseline, options.baseline)
+        base_loss = _number(baseline["aggregate"]["loss"])
+        allowance = Allowance.parse(options.max_increase or "0")
+        threshold = allowance.threshold(base_loss)
+        increase = loss - base_loss
+        passed = bool(increase <= threshold) if not math.isnan(increase) else False
+        results.append(GateResult("max-increase", increase, threshold, passed))
+    return results, notes
+
+
+def failure_line(gate: GateResult) -> str:
+    """One line saying why a gate failed."""
+    if gate.gate == "max-increase":
+        return (
+            f"gate max-increase failed: the loss rose by {gate.value:.6g} over the baseline, "
+            f"more than the allowed {gate.threshold:.6g}"
+        )
+    return f"gate {gate.gate} failed: {gate.value:.6g} > {gate.threshold:.6g}"
