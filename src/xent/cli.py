@@ -72,6 +72,209 @@ _LAYOUT = "Layout"
 _NUMBERS = "Numbers"
 _OUTPUT = "Output"
 _GATES = "Quality gates"
+_COMPARE = "Comparison"
+
+
+_Labels = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help="Separate labels file, aligned by row or joined on --id-col. Example: --labels y.csv",
+        rich_help_panel=_READ,
+    ),
+]
+
+_InputFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--input-format",
+        help="Format of PREDICTIONS when its suffix does not say: csv, tsv, parquet, "
+        "npy, npz, arrow, jsonl. Example: --input-format tsv",
+        rich_help_panel=_READ,
+    ),
+]
+
+_LabelsFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--labels-format",
+        help="Format of the --labels file when its suffix does not say.",
+        rich_help_panel=_READ,
+    ),
+]
+
+_LabelCol = Annotated[
+    str | None,
+    typer.Option(
+        "--label-col",
+        help="The label column (default: the column named label, labels, y, y_true, "
+        "target, class or truth). Example: --label-col species",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_LabelCols = Annotated[
+    str | None,
+    typer.Option(
+        "--label-cols",
+        help="Per-class target columns: soft labels (rows sum to 1), or 0/1 labels with "
+        "--task multilabel. Comma list or glob. Example: --label-cols 'y_*'",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_PredCols = Annotated[
+    str | None,
+    typer.Option(
+        "--pred-cols",
+        help="Prediction columns, comma list or glob (default: every numeric column "
+        "that is not the label, id or weight). Example: --pred-cols 'p_*'",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_IdCol = Annotated[
+    str | None,
+    typer.Option(
+        "--id-col",
+        help="Id column, shown beside samples and used to join --labels "
+        "(default: a column named id). Example: --id-col image",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_WeightCol = Annotated[
+    str | None,
+    typer.Option(
+        "--weight-col",
+        help="Column of non-negative sample weights. Example: --weight-col w",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_PosLabel = Annotated[
+    str | None,
+    typer.Option(
+        "--pos-label",
+        help="Binary: the label value of the positive class, when labels are not "
+        "0/1 or true/false. Example: --pos-label spam",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_Classes = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        help="Class names of the prediction columns, in order (NumPy inputs, or to "
+        "rename columns). Example: --classes cat,dog,bird",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_Task = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="auto, binary, multiclass or multilabel. auto: one prediction column is "
+        "binary, several are multiclass.",
+        rich_help_panel=_LAYOUT,
+    ),
+]
+
+_Inputs = Annotated[
+    str,
+    typer.Option(
+        "--inputs",
+        help="What the prediction values are: auto, probs, logits or log-probs. auto: "
+        "probabilities when every value is in [0, 1], logits otherwise.",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_Eps = Annotated[
+    str,
+    typer.Option(
+        "--eps",
+        help="Clip probabilities to [eps, 1-eps]; auto is float64 machine epsilon "
+        "(as scikit-learn), 0 turns clipping off. Example: --eps 1e-15",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_Renormalize = Annotated[
+    bool,
+    typer.Option(
+        "--renormalize",
+        help="Divide each multiclass probability row by its sum instead of failing "
+        "when it does not sum to 1.",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_LabelSmoothing = Annotated[
+    float,
+    typer.Option(
+        "--label-smoothing",
+        help="Smooth targets: (1-A)*onehot + A/K (binary: (1-A)*y + A/2). "
+        "Example: --label-smoothing 0.1",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_ClassWeights = Annotated[
+    str | None,
+    typer.Option(
+        "--class-weights",
+        help="Weight per true class, multiplied into the sample weight. "
+        "Example: --class-weights cat=2,dog=0.5",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_IgnoreLabel = Annotated[
+    str | None,
+    typer.Option(
+        "--ignore-label",
+        help="Leave out rows with this label (counted and reported). Example: --ignore-label -100",
+        rich_help_panel=_NUMBERS,
+    ),
+]
+
+_Unit = Annotated[
+    str,
+    typer.Option("--unit", help="nats or bits.", rich_help_panel=_NUMBERS),
+]
+
+_OutputFormat = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        "-f",
+        help="table, json, csv (one row per sample) or markdown. Example: --format json",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+
+_Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the result to this file (atomically: a failed run leaves none).",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+
+_Debug = Annotated[
+    bool,
+    typer.Option("--debug", help="Show the Python traceback of internal errors."),
+]
+
+_Top = Annotated[
+    int,
+    typer.Option("--top", help="How many highest-loss samples to list.", rich_help_panel=_OUTPUT),
+]
 
 
 @app.command(no_args_is_help=True)
@@ -84,179 +287,26 @@ def score(
             show_default=False,
         ),
     ],
-    labels: Annotated[
-        str | None,
-        typer.Option(
-            "--labels",
-            help="Separate labels file, aligned by row or joined on --id-col. "
-            "Example: --labels y.csv",
-            rich_help_panel=_READ,
-        ),
-    ] = None,
-    input_format: Annotated[
-        str | None,
-        typer.Option(
-            "--input-format",
-            help="Format of PREDICTIONS when its suffix does not say: csv, tsv, parquet, "
-            "npy, npz, arrow, jsonl. Example: --input-format tsv",
-            rich_help_panel=_READ,
-        ),
-    ] = None,
-    labels_format: Annotated[
-        str | None,
-        typer.Option(
-            "--labels-format",
-            help="Format of the --labels file when its suffix does not say.",
-            rich_help_panel=_READ,
-        ),
-    ] = None,
-    label_col: Annotated[
-        str | None,
-        typer.Option(
-            "--label-col",
-            help="The label column (default: the column named label, labels, y, y_true, "
-            "target, class or truth). Example: --label-col species",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    label_cols: Annotated[
-        str | None,
-        typer.Option(
-            "--label-cols",
-            help="Per-class target columns: soft labels (rows sum to 1), or 0/1 labels with "
-            "--task multilabel. Comma list or glob. Example: --label-cols 'y_*'",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    pred_cols: Annotated[
-        str | None,
-        typer.Option(
-            "--pred-cols",
-            help="Prediction columns, comma list or glob (default: every numeric column "
-            "that is not the label, id or weight). Example: --pred-cols 'p_*'",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    id_col: Annotated[
-        str | None,
-        typer.Option(
-            "--id-col",
-            help="Id column, shown beside samples and used to join --labels "
-            "(default: a column named id). Example: --id-col image",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    weight_col: Annotated[
-        str | None,
-        typer.Option(
-            "--weight-col",
-            help="Column of non-negative sample weights. Example: --weight-col w",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    pos_label: Annotated[
-        str | None,
-        typer.Option(
-            "--pos-label",
-            help="Binary: the label value of the positive class, when labels are not "
-            "0/1 or true/false. Example: --pos-label spam",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    classes: Annotated[
-        str | None,
-        typer.Option(
-            "--classes",
-            help="Class names of the prediction columns, in order (NumPy inputs, or to "
-            "rename columns). Example: --classes cat,dog,bird",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = None,
-    task: Annotated[
-        str,
-        typer.Option(
-            "--task",
-            help="auto, binary, multiclass or multilabel. auto: one prediction column is "
-            "binary, several are multiclass.",
-            rich_help_panel=_LAYOUT,
-        ),
-    ] = "auto",
-    inputs: Annotated[
-        str,
-        typer.Option(
-            "--inputs",
-            help="What the prediction values are: auto, probs, logits or log-probs. auto: "
-            "probabilities when every value is in [0, 1], logits otherwise.",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = "auto",
-    eps: Annotated[
-        str,
-        typer.Option(
-            "--eps",
-            help="Clip probabilities to [eps, 1-eps]; auto is float64 machine epsilon "
-            "(as scikit-learn), 0 turns clipping off. Example: --eps 1e-15",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = "auto",
-    renormalize: Annotated[
-        bool,
-        typer.Option(
-            "--renormalize",
-            help="Divide each multiclass probability row by its sum instead of failing "
-            "when it does not sum to 1.",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = False,
-    label_smoothing: Annotated[
-        float,
-        typer.Option(
-            "--label-smoothing",
-            help="Smooth targets: (1-A)*onehot + A/K (binary: (1-A)*y + A/2). "
-            "Example: --label-smoothing 0.1",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = 0.0,
-    class_weights: Annotated[
-        str | None,
-        typer.Option(
-            "--class-weights",
-            help="Weight per true class, multiplied into the sample weight. "
-            "Example: --class-weights cat=2,dog=0.5",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = None,
-    ignore_label: Annotated[
-        str | None,
-        typer.Option(
-            "--ignore-label",
-            help="Leave out rows with this label (counted and reported). "
-            "Example: --ignore-label -100",
-            rich_help_panel=_NUMBERS,
-        ),
-    ] = None,
-    unit: Annotated[
-        str,
-        typer.Option("--unit", help="nats or bits.", rich_help_panel=_NUMBERS),
-    ] = "nats",
-    output_format: Annotated[
-        OutputFormat,
-        typer.Option(
-            "--format",
-            "-f",
-            help="table, json, csv (one row per sample) or markdown. Example: --format json",
-            rich_help_panel=_OUTPUT,
-        ),
-    ] = OutputFormat.table,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Write the result to this file (atomically: a failed run leaves none).",
-            rich_help_panel=_OUTPUT,
-        ),
-    ] = None,
+    labels: _Labels = None,
+    input_format: _InputFormat = None,
+    labels_format: _LabelsFormat = None,
+    label_col: _LabelCol = None,
+    label_cols: _LabelCols = None,
+    pred_cols: _PredCols = None,
+    id_col: _IdCol = None,
+    weight_col: _WeightCol = None,
+    pos_label: _PosLabel = None,
+    classes: _Classes = None,
+    task: _Task = "auto",
+    inputs: _Inputs = "auto",
+    eps: _Eps = "auto",
+    renormalize: _Renormalize = False,
+    label_smoothing: _LabelSmoothing = 0.0,
+    class_weights: _ClassWeights = None,
+    ignore_label: _IgnoreLabel = None,
+    unit: _Unit = "nats",
+    output_format: _OutputFormat = OutputFormat.table,
+    output: _Output = None,
     per_sample: Annotated[
         bool,
         typer.Option(
@@ -265,12 +315,7 @@ def score(
             rich_help_panel=_OUTPUT,
         ),
     ] = False,
-    top: Annotated[
-        int,
-        typer.Option(
-            "--top", help="How many highest-loss samples to list.", rich_help_panel=_OUTPUT
-        ),
-    ] = 5,
+    top: _Top = 5,
     max_loss: Annotated[
         float | None,
         typer.Option(
@@ -305,40 +350,14 @@ def score(
             rich_help_panel=_GATES,
         ),
     ] = None,
-    debug: Annotated[
-        bool,
-        typer.Option("--debug", help="Show the Python traceback of internal errors."),
-    ] = False,
+    debug: _Debug = False,
 ) -> None:
     """Score predictions against labels: aggregate, per-class and per-sample cross-entropy.
 
     Example: xent score preds.csv --format json
     """
     _State.debug = debug
-    from xent.scoring import ScoreOptions
-
-    options = ScoreOptions(
-        labels=labels,
-        input_format=input_format,
-        labels_format=labels_format,
-        label_col=label_col,
-        label_cols=label_cols,
-        pred_cols=pred_cols,
-        id_col=id_col,
-        weight_col=weight_col,
-        pos_label=pos_label,
-        classes=_split(classes) or None,
-        task=task,
-        inputs=inputs,
-        eps=eps,
-        renormalize=renormalize,
-        label_smoothing=label_smoothing,
-        class_weights=_parse_class_weights(class_weights),
-        ignore_label=ignore_label,
-        unit=unit,
-        top=top,
-        per_sample=per_sample,
-    ).checked()
+    options = _score_options(locals())
     from xent.gates import GateOptions, load_baseline
 
     gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)
@@ -348,6 +367,155 @@ def score(
         predictions, options, output_format, output, gate_options, baseline_report
     )
     if not report.passed:
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+_SCORE_OPTION_NAMES = (
+    "labels",
+    "input_format",
+    "labels_format",
+    "label_col",
+    "label_cols",
+    "pred_cols",
+    "id_col",
+    "weight_col",
+    "pos_label",
+    "task",
+    "inputs",
+    "eps",
+    "renormalize",
+    "label_smoothing",
+    "ignore_label",
+    "unit",
+    "top",
+)
+
+
+def _score_options(values: dict[str, Any]) -> Any:
+    """A checked :class:`~xent.scoring.ScoreOptions` from a command's parameters."""
+    from xent.scoring import ScoreOptions
+
+    return ScoreOptions(
+        **{name: values[name] for name in _SCORE_OPTION_NAMES},
+        classes=_split(values["classes"]) or None,
+        class_weights=_parse_class_weights(values["class_weights"]),
+        per_sample=bool(values.get("per_sample", False)),
+    ).checked()
+
+
+@app.command(no_args_is_help=True)
+def compare(
+    base: Annotated[str, typer.Argument(help="Predictions of the base model (any input format).")],
+    candidate: Annotated[
+        str, typer.Argument(help="Predictions of the candidate model, for the same samples.")
+    ],
+    labels: _Labels = None,
+    input_format: _InputFormat = None,
+    labels_format: _LabelsFormat = None,
+    label_col: _LabelCol = None,
+    label_cols: _LabelCols = None,
+    pred_cols: _PredCols = None,
+    id_col: _IdCol = None,
+    weight_col: _WeightCol = None,
+    pos_label: _PosLabel = None,
+    classes: _Classes = None,
+    task: _Task = "auto",
+    inputs: _Inputs = "auto",
+    eps: _Eps = "auto",
+    renormalize: _Renormalize = False,
+    label_smoothing: _LabelSmoothing = 0.0,
+    class_weights: _ClassWeights = None,
+    ignore_label: _IgnoreLabel = None,
+    unit: _Unit = "nats",
+    output_format: _OutputFormat = OutputFormat.table,
+    output: _Output = None,
+    top: _Top = 5,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            help="Bootstrap resamples for the confidence interval (0: none).",
+            rich_help_panel=_COMPARE,
+        ),
+    ] = 1000,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            "--confidence", help="Confidence level of the interval.", rich_help_panel=_COMPARE
+        ),
+    ] = 0.95,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Random seed of the bootstrap, for reproducible intervals. Example: --seed 7",
+            rich_help_panel=_COMPARE,
+        ),
+    ] = None,
+    max_increase: Annotated[
+        str | None,
+        typer.Option(
+            "--max-increase",
+            help="Gate: fail (exit 1) when the candidate's loss exceeds the base's by more "
+            "than this, absolute (in --unit) or a percentage. Example: --max-increase 1%",
+            rich_help_panel=_GATES,
+        ),
+    ] = None,
+    significant: Annotated[
+        bool,
+        typer.Option(
+            "--significant",
+            help="With --max-increase: fail only when the whole confidence interval lies "
+            "above the allowance.",
+            rich_help_panel=_GATES,
+        ),
+    ] = False,
+    debug: _Debug = False,
+) -> None:
+    """Compare two prediction sets on the same labels, sample by sample.
+
+    Example: xent compare base.csv candidate.csv --max-increase 1% --significant
+    """
+    _State.debug = debug
+    from xent.compare import compare as compare_files
+    from xent.output import AtomicOutput
+
+    options = _score_options(locals())
+    with AtomicOutput(output) as out:
+        result = compare_files(
+            base,
+            candidate,
+            options=options,
+            bootstrap=bootstrap,
+            confidence=confidence,
+            seed=seed,
+            top=top,
+            max_increase=max_increase,
+            significant=significant,
+        )
+        from xent.render import compare as render
+
+        for gate in result.gates:
+            if not gate.passed:
+                _say(render.failure_line(gate, result.unit))
+        if output_format is OutputFormat.json:
+            out.stream.write(render.render_json(result))
+        elif output_format is OutputFormat.csv:
+            render.write_csv(result, out.stream)
+        elif output_format is OutputFormat.markdown:
+            out.stream.write(render.render_markdown(result))
+        elif output is None and sys.stdout.isatty():
+            from xent.render.table import make_console
+
+            out.commit()
+            render.render_table(result, make_console(sys.stdout))
+        else:
+            from xent.render.table import make_console
+
+            render.render_table(result, make_console(out.stream, width=100))
+        if not out.committed:
+            out.commit()
+    if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
@@ -413,7 +581,7 @@ class _LazyCsvSink:
         if self.writer is not None:
             self.writer.start()
 
-    def write(self, index: Any, ids: Any, labels: Any, loss: Any) -> None:
+    def write(self, index: Any, ids: Any, labels: Any, loss: Any, weight: Any) -> None:
         if self.writer is None:
             from xent.render.csv import CsvSampleWriter
 

@@ -36,6 +36,11 @@ class AtomicOutput:
         self.stream: IO[str] = os.fdopen(handle, "w+", encoding="utf-8", newline="")
         self._done = False
 
+    @property
+    def committed(self) -> bool:
+        """True once :meth:`commit` has published the output."""
+        return self._done
+
     def commit(self) -> None:
         """Publish what was written."""
         self.stream.flush()

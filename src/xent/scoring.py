@@ -104,8 +104,10 @@ class SampleSink(Protocol):
         ids: Sequence[Any] | None,
         labels: Sequence[str] | npt.NDArray[Any],
         loss: FloatArray,
+        weight: FloatArray,
     ) -> None:
-        """One chunk of samples; ``loss`` is in the report's unit."""
+        """One chunk of samples; ``loss`` is in the report's unit, ``weight`` the
+        sample weight (times the class weight)."""
 
 
 class _CollectSamples:
@@ -123,6 +125,7 @@ class _CollectSamples:
         ids: Sequence[Any] | None,
         labels: Sequence[str] | npt.NDArray[Any],
         loss: FloatArray,
+        weight: FloatArray,
     ) -> None:
         id_list = list(ids) if ids is not None else [None] * len(index)
         self.samples.extend(
@@ -318,11 +321,11 @@ def _run(
         rows_done += n_read
         accumulator.n_ignored += n_read - len(chunk.rows)
         if len(chunk.rows):
-            labels, loss = _score_chunk(
+            labels, loss, weight = _score_chunk(
                 chunk, layout, encoder, opts, inputs, class_weights, accumulator
             )
             if sink is not None:
-                sink.write(chunk.rows, chunk.ids, labels, loss * to_unit)
+                sink.write(chunk.rows, chunk.ids, labels, loss * to_unit, weight)
         if progress is not None:
             progress(rows_done)
     return accumulator, encoder
@@ -336,11 +339,11 @@ def _score_chunk(
     inputs: str,
     class_weights: FloatArray | None,
     acc: engine.Accumulator,
-) -> tuple[npt.NDArray[Any], FloatArray]:
+) -> tuple[npt.NDArray[Any], FloatArray, FloatArray]:
     """Validate one chunk, compute its losses and add them to ``acc``.
 
-    Returns the label shown for each sample (class name, or the row's classes)
-    and the per-sample losses in nats.
+    Returns the label shown for each sample (class name, or the row's classes),
+    the per-sample losses in nats and the per-sample weights.
     """
     assert isinstance(opts.eps, float)
     values = _checked_values(chunk, layout, inputs, opts, acc)
@@ -405,7 +408,7 @@ def _score_chunk(
         shown = classes[y]
     acc.n_clipped += n_clipped
     acc.add_samples(loss, first_index=chunk.rows, labels=shown, ids=chunk.ids)
-    return shown, loss
+    return shown, loss, weights
 
 
 def _checked_values(

@@ -36,8 +36,9 @@ class CsvSampleWriter:
         ids: Sequence[Any] | None,
         labels: Sequence[str] | npt.NDArray[Any],
         loss: npt.NDArray[np.float64],
+        weight: npt.NDArray[np.float64] | None = None,
     ) -> None:
-        """Append one chunk of samples."""
+        """Append one chunk of samples (``weight`` is not written)."""
         writer = csv.writer(self.stream, lineterminator="\n")
         losses = [_format_loss(v) for v in loss.tolist()]
         if self.with_id:
