@@ -653,8 +653,16 @@ def _say(message: str) -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    _say(f"error: {message}")
+    _say(f"error: {_printable(message)}")
     sys.exit(code)
+
+
+def _printable(message: str) -> str:
+    """One line, with control characters from the input shown as escapes, never sent raw."""
+    line = " ".join(message.split("\n"))
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in line
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -668,6 +676,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `xent` or `xent score` alone: show the help, as a usage error.
+            sys.stderr.write(exc.format_message().rstrip("\n") + "\n")
+            sys.exit(ExitCode.USAGE)
         # Typer's usage errors: unknown option, bad value, missing argument.
         context = getattr(exc, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""

@@ -62,7 +62,7 @@ class _PairSink:
         self.index.append(np.asarray(index, dtype=np.int64))
         if ids is not None:
             self.has_ids = True
-            self.ids.extend(ids)
+            self.ids.extend(ids.to_pylist() if hasattr(ids, "to_pylist") else ids)
         self.labels.append(np.asarray(labels, dtype=object))
         self.loss.append(np.asarray(loss, dtype=np.float64))
         self.weight.append(np.asarray(weight, dtype=np.float64))

@@ -42,6 +42,18 @@ class ChunkLosses:
     n_clipped: int
 
 
+def count_clipped(p: FloatArray, eps: float) -> int:
+    """How many probabilities lie outside [eps, 1 - eps] (0 when eps is 0).
+
+    This is what reports call ``n_clipped``: prediction values that clipping
+    changes, counted over every prediction column as scikit-learn clips the
+    whole matrix, whichever of them the loss then uses.
+    """
+    if eps <= 0.0:
+        return 0
+    return int(np.count_nonzero((p < eps) | (p > 1.0 - eps)))
+
+
 def _clip(p: FloatArray, eps: float) -> tuple[FloatArray, int]:
     """Clip probabilities to [eps, 1 - eps] as ``sklearn.metrics.log_loss`` does.
 
@@ -50,7 +62,7 @@ def _clip(p: FloatArray, eps: float) -> tuple[FloatArray, int]:
     if eps <= 0.0:
         return p, 0
     low, high = eps, 1.0 - eps
-    n_clipped = int(np.count_nonzero((p < low) | (p > high)))
+    n_clipped = count_clipped(p, eps)
     if n_clipped == 0:
         return p, 0
     return np.clip(p, low, high), n_clipped
@@ -124,12 +136,11 @@ def binary_losses(
             if hard:
                 # Gather the probability of the observed class, then clip it:
                 # the same order of operations as scikit-learn's [1 - p, p] matrix.
-                chosen, n_clipped = _clip(np.where(target == 1.0, values, 1.0 - values), eps)
-                return ChunkLosses(-np.log(chosen), n_clipped)
-            pos, n_pos = _clip(values, eps)
-            neg, n_neg = _clip(1.0 - values, eps)
+                chosen, _ = _clip(np.where(target == 1.0, values, 1.0 - values), eps)
+                return ChunkLosses(-np.log(chosen), count_clipped(values, eps))
+            pos, n_clipped = _clip(values, eps)
+            neg, _ = _clip(1.0 - values, eps)
             log_pos, log_neg = np.log(pos), np.log(neg)
-            n_clipped = n_pos + n_neg
         loss = -(_xlogy(target, log_pos) + _xlogy(1.0 - target, log_neg))
     return ChunkLosses(loss, n_clipped)
 
@@ -190,8 +201,8 @@ def multiclass_losses(
                 loss = (1.0 - a) * loss - a * values.sum(axis=1) / n_classes
             return ChunkLosses(loss, 0)
         if not a:
-            chosen, n_clipped = _clip(values[rows, y_index], eps)
-            return ChunkLosses(-np.log(chosen), n_clipped)
+            chosen, _ = _clip(values[rows, y_index], eps)
+            return ChunkLosses(-np.log(chosen), count_clipped(values, eps))
         clipped, n_clipped = _clip(values, eps)
         log_p = np.log(clipped)
         loss = -(1.0 - a) * log_p[rows, y_index] - a * log_p.sum(axis=1) / n_classes
@@ -326,10 +337,13 @@ class Accumulator:
         k = self.top_k
         if k <= 0:
             return
-        candidates = np.argpartition(-loss, k - 1)[:k] if len(loss) > k else np.arange(len(loss))
+        candidates = _largest(loss, k)
         for i in candidates.tolist():
             index = first_index + i if isinstance(first_index, int) else int(first_index[i])
-            entry = _Worst(float(loss[i]), -index, None if ids is None else ids[i], str(labels[i]))
+            ident: Any = None if ids is None else ids[i]
+            if hasattr(ident, "as_py"):  # an Arrow scalar
+                ident = ident.as_py()
+            entry = _Worst(float(loss[i]), -index, ident, str(labels[i]))
             # Ties keep the earliest row: the index is stored negated so it loses.
             if len(self._worst) < k:
                 heapq.heappush(self._worst, entry)
@@ -370,6 +384,16 @@ class Accumulator:
         """The top-K samples as (index, id, label, loss), highest loss first."""
         ordered = sorted(self._worst, reverse=True)
         return [(-w.index, w.id, w.label, w.loss) for w in ordered]
+
+
+def _largest(values: FloatArray, k: int) -> IntArray:
+    """Indices of the ``k`` largest values; among equal values the earliest win."""
+    if len(values) <= k:
+        return np.arange(len(values))
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    above = np.flatnonzero(values > kth)
+    ties = np.flatnonzero(values == kth)[: k - len(above)]
+    return np.concatenate([above, ties])
 
 
 def class_sums(

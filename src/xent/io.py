@@ -124,7 +124,7 @@ class Source:
     def where(self, row: int) -> str:
         """Describe 0-based data row ``row`` as a person finds it in the file."""
         if self.header_lines is None:
-            return f"row {row}"
+            return f"row {row + 1} (index {row})"
         return f"data row {row + 1} (line {row + 1 + self.header_lines})"
 
     def read_all(

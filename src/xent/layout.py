@@ -131,6 +131,8 @@ def _find_label_column(source: Source, *, only_column_fallback: bool) -> str | N
 def _is_numeric(data_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(data_type):
         return False
+    if pa.types.is_null(data_type):
+        return True  # a column with no values yet (header only, or all cells empty)
     return bool(
         pa.types.is_integer(data_type)
         or pa.types.is_floating(data_type)
@@ -452,7 +454,7 @@ class LabelEncoder:
         if index.null_count:
             missing = np.asarray(index.is_null().to_pylist(), dtype=bool)
             row = _first_true(missing)
-            value = shown[row] if shown is not None else None
+            value = _plain(shown[row]) if shown is not None else None
             raise DataError(
                 f"{where(row)}, column {column!r}: label {value!r} is not one of the classes "
                 f"({_preview(self.classes)}); check the label values or the prediction "
@@ -516,6 +518,11 @@ class LabelEncoder:
                     f"{self.layout.pos_label!r}; binary labels take two values"
                 )
         return positive.astype(np.int64)
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (so messages show 5, not np.int64(5))."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _first_true(mask: np.ndarray[Any, Any]) -> int:

@@ -127,7 +127,7 @@ class _CollectSamples:
         loss: FloatArray,
         weight: FloatArray,
     ) -> None:
-        id_list = list(ids) if ids is not None else [None] * len(index)
+        id_list = _python_ids(ids) if ids is not None else [None] * len(index)
         self.samples.extend(
             SampleLoss(int(i), d, str(lab), float(v))
             for i, d, lab, v in zip(index.tolist(), id_list, labels, loss.tolist(), strict=True)
@@ -151,6 +151,27 @@ class _SwitchToLogits(Exception):
     """Raised under ``--inputs auto`` when a value outside [0, 1] shows up."""
 
 
+class _RowSumsUnderAuto(Exception):
+    """Raised under ``--inputs auto`` when a probability row does not sum to 1."""
+
+    def __init__(self, error: DataError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _any_outside_unit_interval(source: Source, layout: Layout) -> bool:
+    """True when some prediction value in ``source`` lies outside [0, 1]."""
+    types = {c: pa.float64() for c in layout.prediction_columns}
+    for batch in source.batches(layout.prediction_columns, types):
+        for column in layout.prediction_columns:
+            array = batch.column(column)
+            if array.null_count:
+                continue
+            if validation.outside_unit_interval(float_column(array)):
+                return True
+    return False
+
+
 @dataclass
 class _Chunk:
     """One chunk of rows, decoded: 0-based row indices and float64 values."""
@@ -158,7 +179,7 @@ class _Chunk:
     rows: npt.NDArray[np.int64]
     values: FloatArray
     weights: FloatArray
-    ids: list[Any] | None
+    ids: pa.Array | None
     label: pa.Array | None = None
     targets: FloatArray | None = None
     where: Callable[[int], str] = str
@@ -276,6 +297,13 @@ def score_source(
     try:
         accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
     except _SwitchToLogits:
+        inputs = "logits"
+        accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
+    except _RowSumsUnderAuto as pending:
+        # A row not summing to 1 is only an error if the values are probabilities,
+        # which --inputs auto decides from every value: look at the rest first.
+        if not _any_outside_unit_interval(pred_source, layout):
+            raise pending.error from None
         inputs = "logits"
         accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
     report = _build_report(pred_source, label_source, layout, encoder, opts, inputs, accumulator)
@@ -429,14 +457,19 @@ def _checked_values(
                 values, changed = validation.renormalize(values, chunk.where)
                 acc.n_renormalized += changed
             else:
-                validation.check_row_sums(
-                    values.sum(axis=1),
-                    values.shape[1],
-                    chunk.where,
-                    what="the probabilities",
-                    fix="pass --renormalize to divide each row by its sum, "
-                    "or --inputs logits if these are scores",
-                )
+                try:
+                    validation.check_row_sums(
+                        values.sum(axis=1),
+                        values.shape[1],
+                        chunk.where,
+                        what="the probabilities",
+                        fix="pass --renormalize to divide each row by its sum, "
+                        "or --inputs logits if these are scores",
+                    )
+                except DataError as error:
+                    if opts.inputs == "auto":
+                        raise _RowSumsUnderAuto(error) from None
+                    raise
         return values
     validation.check_log_probabilities(values, columns, chunk.where)
     if values.ndim == 2 and layout.task != "multilabel":
@@ -527,7 +560,7 @@ def _subset(chunk: _Chunk, keep: npt.NDArray[np.bool_]) -> _Chunk:
         rows=chunk.rows[positions],
         values=chunk.values[positions],
         weights=chunk.weights[positions],
-        ids=None if chunk.ids is None else [chunk.ids[i] for i in positions.tolist()],
+        ids=None if chunk.ids is None else chunk.ids.take(pa.array(positions)),
         label=None if chunk.label is None else chunk.label.take(pa.array(positions)),
         targets=None if chunk.targets is None else chunk.targets[positions],
         where=where_kept,
@@ -565,10 +598,19 @@ def _matrix(
     return out
 
 
-def _id_values(array: pa.Array) -> list[Any]:
+def _id_values(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    return list(array.to_pylist())
+    return array
+
+
+def _python_ids(ids: Sequence[Any] | pa.Array) -> list[Any]:
+    """Ids as Python values (from an Arrow array or any sequence)."""
+    if isinstance(ids, pa.Array):
+        return list(ids.to_pylist())
+    return list(ids)
 
 
 class _LabelRows:

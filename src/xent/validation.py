@@ -114,7 +114,7 @@ def check_weights(weights: FloatArray, column: str, where: Where) -> None:
     if bad.any():
         row = int(np.argmax(bad))
         raise DataError(
-            f"{where(row)}, column {column!r}: weight {weights[row]!r} is negative; "
+            f"{where(row)}, column {column!r}: weight {float(weights[row])!r} is negative; "
             "sample weights must be >= 0"
         )
 
