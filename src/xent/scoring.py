@@ -711,6 +711,14 @@ def _repeats(positions: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     return out
 
 
+def _exp_or_inf(x: float) -> float:
+    """exp(x), or inf where it overflows float64."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def _build_report(
     pred_source: Source,
     label_source: Source | None,
@@ -780,7 +788,7 @@ def _build_report(
             loss=mean_nats * scale,
             sum=total_sum * scale,
             weight=total_weight,
-            perplexity=math.exp(mean_nats) if mean_nats < 709 else math.inf,
+            perplexity=_exp_or_inf(mean_nats),
             n_clipped=acc.n_clipped,
         ),
         per_class=per_class,
