@@ -478,8 +478,10 @@ def compare(
     """
     _State.debug = debug
     from xent.compare import compare as compare_files
+    from xent.io import use_lean_memory_pool
     from xent.output import AtomicOutput
 
+    use_lean_memory_pool()
     options = _score_options(locals())
     with AtomicOutput(output) as out:
         result = compare_files(
@@ -529,9 +531,11 @@ def _score_to_output(
 ) -> Report:
     """Score, evaluate the gates, and write the rendered result all-or-nothing."""
     from xent.gates import evaluate_gates, failure_line
+    from xent.io import use_lean_memory_pool
     from xent.output import AtomicOutput
     from xent.scoring import score as score_file
 
+    use_lean_memory_pool()
     with AtomicOutput(output) as out, _Progress() as progress:
         sink = None
         if output_format is OutputFormat.csv:
