@@ -64,11 +64,12 @@ def load_baseline(path: str) -> dict[str, Any]:
             f"{path}: not an xent score report (schema {SCHEMA!r} expected); save a baseline "
             "with xent score ... --format json --output baseline.json"
         )
-    loss = (
-        data.get("aggregate", {}).get("loss") if isinstance(data.get("aggregate"), dict) else None
-    )
-    if not isinstance(loss, int | float | str):
-        raise InputError(f"{path}: the baseline has no aggregate.loss")
+    aggregate = data.get("aggregate")
+    loss = aggregate.get("loss") if isinstance(aggregate, dict) else None
+    if isinstance(loss, bool) or not (
+        isinstance(loss, int | float) or loss in ("inf", "-inf", "nan")
+    ):
+        raise InputError(f"{path}: the baseline has no aggregate.loss number")
     return data
 
 

@@ -743,26 +743,67 @@ def _arrow_type(dtype: np.dtype[Any]) -> pa.DataType:
 # --- Arrow arrays to NumPy --------------------------------------------------
 
 
-def float_column(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """A float64 NumPy array from an Arrow numeric array with no nulls.
+_NUMPY_TYPES: dict[pa.DataType, type[np.generic]] = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float16(): np.float16,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
+}
 
-    Views the Arrow buffer directly (``Array.to_numpy`` would import pandas).
+
+def numpy_view(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """The values of an Arrow boolean or numeric array as NumPy, ignoring nulls.
+
+    Primitive arrays are viewed in place (``Array.to_numpy`` would import
+    pandas; ``cast`` would import pyarrow.compute): check ``null_count`` first,
+    since the slots of nulls hold arbitrary values.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if array.type != pa.float64():
-        array = array.cast(pa.float64(), safe=False)
-    data = array.buffers()[1]
+    n, offset = len(array), array.offset
+    data = array.buffers()[1] if len(array.buffers()) > 1 else None
+    if pa.types.is_boolean(array.type):
+        if data is None:
+            return np.zeros(n, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[offset : offset + n].astype(bool)
+    dtype = _NUMPY_TYPES.get(array.type)
+    if dtype is None:
+        return np.asarray(array.to_pylist())
     if data is None:
-        return np.zeros(len(array))
-    return np.frombuffer(data, dtype=np.float64, count=len(array), offset=array.offset * 8)
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=n, offset=offset * np.dtype(dtype).itemsize)
 
 
-def int_column(array: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """An int64 NumPy array from an Arrow integer array with no nulls (buffer view)."""
-    if array.type != pa.int64():
-        array = array.cast(pa.int64())
-    data = array.buffers()[1]
-    if data is None:
-        return np.zeros(len(array), dtype=np.int64)
-    return np.frombuffer(data, dtype=np.int64, count=len(array), offset=array.offset * 8)
+def null_mask(array: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """True where ``array`` holds a null."""
+    validity = array.buffers()[0]
+    if validity is None or array.null_count == 0:
+        if pa.types.is_null(array.type):
+            return np.ones(len(array), dtype=bool)
+        return np.zeros(len(array), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    mask: np.ndarray[Any, np.dtype[np.bool_]] = bits[array.offset : array.offset + len(array)] == 0
+    return mask
+
+
+def float_column(array: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A float64 NumPy array from an Arrow numeric array with no nulls.
+
+    Float64 buffers are viewed directly, other numbers converted (see :func:`numpy_view`).
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_decimal(array.type):
+        return np.asarray([float(v) for v in array.to_pylist()], dtype=np.float64)
+    values = numpy_view(array)
+    if values.dtype != np.float64:
+        return values.astype(np.float64)
+    return values

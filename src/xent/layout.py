@@ -7,6 +7,7 @@ turned into class indices chunk by chunk by a :class:`LabelEncoder`.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,10 +15,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xent.errors import DataError, InputError, UsageError
-from xent.io import Source
+from xent.io import Source, null_mask, numpy_view
 
 #: Label column names found automatically, case-insensitively, in this order.
 LABEL_NAMES = ("label", "labels", "y", "y_true", "target", "class", "truth")
@@ -336,18 +336,22 @@ def _match_label_columns(
 # --- label values -------------------------------------------------------------
 
 
-def _as_plain(array: pa.Array) -> pa.Array:
+def _plain_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
     return array
 
 
-def _trimmed_strings(array: pa.Array) -> pa.Array:
-    if pa.types.is_large_string(array.type):
-        array = array.cast(pa.string())
-    return pc.utf8_trim_whitespace(array)
+def _distinct(array: pa.Array) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """Each row's code and the distinct values the codes stand for.
+
+    Label columns hold few distinct values, so mapping labels to classes is
+    Python work on the distinct values plus one NumPy gather over the rows.
+    CSV label columns are read dictionary-encoded and need no extra pass.
+    """
+    if not pa.types.is_dictionary(array.type):
+        array = array.dictionary_encode()
+    return numpy_view(array.indices).astype(np.intp), array.dictionary.to_pylist()
 
 
 class LabelEncoder:
@@ -362,122 +366,107 @@ class LabelEncoder:
         self.classes = layout.classes
         self.binary = layout.task == "binary" and len(layout.prediction_columns) == 1
         self.classes_are_integers = all(_INTEGER.match(c) for c in self.classes)
-        self._class_array = pa.array(self.classes, type=pa.string())
-        self._class_ints = (
-            pa.array([int(float(c)) for c in self.classes], type=pa.int64())
-            if self.classes_are_integers
-            else None
-        )
+        self._position = {name: i for i, name in enumerate(self.classes)}
         self.negative_label: str | None = None
 
     def ignore_mask(self, array: pa.Array, ignore_label: str | None) -> np.ndarray[Any, Any] | None:
         """Boolean mask of rows whose label equals ``ignore_label`` (None when nothing to drop)."""
         if ignore_label is None:
             return None
-        array = _as_plain(array)
-        if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        array = _plain_array(array)
+        wanted = ignore_label.strip()
+        valid = ~null_mask(array)
+        t = array.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
             try:
-                value = float(ignore_label)
+                mask = numpy_view(array) == float(wanted)
             except ValueError:
                 return None
-            mask = pc.equal(array, pa.scalar(value).cast(array.type, safe=False))
-        elif pa.types.is_boolean(array.type):
-            lowered = ignore_label.strip().lower()
-            if lowered not in _TRUE + _FALSE:
+        elif pa.types.is_boolean(t):
+            if wanted.lower() not in _TRUE + _FALSE:
                 return None
-            mask = pc.equal(array, lowered in _TRUE)
+            mask = numpy_view(array) == (wanted.lower() in _TRUE)
         else:
-            mask = pc.equal(_trimmed_strings(array.cast(pa.string())), ignore_label.strip())
-        result = np.asarray(pc.fill_null(mask, False).to_pylist(), dtype=bool)
-        return result if result.any() else None
+            codes, values = _distinct(array)
+            matches = np.array([_text(v) == wanted for v in values] + [False], dtype=bool)
+            mask = matches[np.where(valid, codes, len(values))]
+        mask &= valid
+        return mask if mask.any() else None
 
     def encode(self, array: pa.Array, where: Any, column: str) -> np.ndarray[Any, Any]:
         """Class index per row (int64). ``where(i)`` describes row i for error messages."""
-        array = _as_plain(array)
+        array = _plain_array(array)
         if array.null_count:
-            row = _first_true(np.asarray(array.is_null().to_pylist(), dtype=bool))
+            row = _first_true(null_mask(array))
             raise DataError(
                 f"{where(row)}, column {column!r}: the label is missing; "
                 "every scored row needs a label (or drop it with --ignore-label)"
             )
-        if self.binary:
-            return self._encode_binary(array, where, column)
-        return self._encode_multiclass(array, where, column)
-
-    def _encode_multiclass(self, array: pa.Array, where: Any, column: str) -> np.ndarray[Any, Any]:
         t = array.type
         if pa.types.is_boolean(t):
-            array = array.cast(pa.int64())
-            t = array.type
-        if pa.types.is_floating(t):
-            values = array.to_numpy(zero_copy_only=False)
-            fractional = ~np.isfinite(values) | (values != np.round(values))
-            if fractional.any():
-                row = _first_true(fractional)
-                raise DataError(
-                    f"{where(row)}, column {column!r}: label {values[row]!r} is not a class; "
-                    f"classes are {', '.join(self.classes)}"
-                )
-            array = pa.array(values.astype(np.int64))
-            t = array.type
-        if pa.types.is_integer(t):
-            values = np.asarray(array.cast(pa.int64()).to_numpy(zero_copy_only=False))
-            if self._class_ints is not None:
-                index = pc.index_in(array.cast(pa.int64()), value_set=self._class_ints)
-                return self._check_found(index, values.astype(str), where, column)
-            bad = (values < 0) | (values >= len(self.classes))
-            if bad.any():
-                row = _first_true(bad)
-                raise DataError(
-                    f"{where(row)}, column {column!r}: label {values[row]} is out of range; "
-                    f"integer labels index the {len(self.classes)} classes "
-                    f"0..{len(self.classes) - 1}"
-                )
-            return values.astype(np.int64)
-        strings = _trimmed_strings(array.cast(pa.string()))
-        index = pc.index_in(strings, value_set=self._class_array)
-        if index.null_count and not self.classes_are_integers:
-            # Integer strings index the classes in order when the classes are not integers.
-            texts = strings.to_pylist()
-            found: list[int | None] = index.to_pylist()
-            for row, position in enumerate(found):
-                text = texts[row]
-                if position is None and _INTEGER.match(text):
-                    number = int(float(text))
-                    found[row] = number if 0 <= number < len(self.classes) else None
-            return self._check_found(pa.array(found, type=pa.int64()), texts, where, column)
-        return self._check_found(index, None, where, column)
-
-    def _check_found(
-        self, index: pa.Array, shown: Any, where: Any, column: str
-    ) -> np.ndarray[Any, Any]:
-        if index.null_count:
-            missing = np.asarray(index.is_null().to_pylist(), dtype=bool)
-            row = _first_true(missing)
-            value = _plain(shown[row]) if shown is not None else None
-            raise DataError(
-                f"{where(row)}, column {column!r}: label {value!r} is not one of the classes "
-                f"({_preview(self.classes)}); check the label values or the prediction "
-                "column names (--pred-cols, --classes)"
-            )
-        return np.asarray(index.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-    def _encode_binary(self, array: pa.Array, where: Any, column: str) -> np.ndarray[Any, Any]:
-        pos = self.layout.pos_label
-        t = array.type
-        if pa.types.is_boolean(t):
-            if pos is not None and pos.strip().lower() in _FALSE:
-                return np.asarray(pc.invert(array).cast(pa.int64()).to_numpy(zero_copy_only=False))
-            return np.asarray(array.cast(pa.int64()).to_numpy(zero_copy_only=False))
+            flags = numpy_view(array).astype(np.int64)
+            if self.binary:
+                pos = self.layout.pos_label
+                return 1 - flags if pos is not None and pos.strip().lower() in _FALSE else flags
+            return self._encode_numbers(flags.astype(np.float64), where, column)
         if pa.types.is_integer(t) or pa.types.is_floating(t):
-            values = np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            return self._encode_numbers(numpy_view(array).astype(np.float64), where, column)
+        codes, values = _distinct(array)
+        texts = [_text(v) for v in values]
+        lookup = np.array([self._index_of_text(v) for v in texts], dtype=np.int64)
+        index = lookup[codes] if len(lookup) else np.zeros(0, dtype=np.int64)
+        if (index < 0).any():
+            row = _first_true(index < 0)
+            self._reject(texts[codes[row]], int(index[row]), row, where, column)
+        return index
+
+    def _index_of_text(self, text: str) -> int:
+        """Class index of a label written as text; negative when it is not a class."""
+        if self.binary:
+            pos = self.layout.pos_label
+            if pos is None:
+                lowered = text.lower()
+                if lowered in ("1", "1.0", *_TRUE):
+                    return 1
+                return 0 if lowered in ("0", "0.0", *_FALSE) else -1
+            if text == pos.strip():
+                return 1
+            return self._negative(text)
+        if text in self._position:
+            return self._position[text]
+        if not self.classes_are_integers and _INTEGER.match(text):
+            # Integer labels index the classes in order when the classes are not integers.
+            number = int(float(text))
+            return number if 0 <= number < len(self.classes) else -3
+        return -1
+
+    def _negative(self, text: str) -> int:
+        """0 for the one label value that is not --pos-label; -2 for a third value."""
+        if self.negative_label is None:
+            self.negative_label = text
+            self.classes[0] = text
+        return 0 if text == self.negative_label else -2
+
+    def _encode_numbers(
+        self, values: np.ndarray[Any, Any], where: Any, column: str
+    ) -> np.ndarray[Any, Any]:
+        fractional = ~np.isfinite(values) | (values != np.round(values))
+        if self.binary:
+            pos = self.layout.pos_label
             if pos is not None:
                 try:
                     positive = float(pos)
                 except ValueError:
-                    positive = None
-                if positive is not None:
-                    return self._two_values(values == positive, values.astype(str), where, column)
+                    positive = math.nan
+                if not math.isnan(positive):
+                    index = np.where(values == positive, 1, 0)
+                    negatives = np.unique(values[index == 0])
+                    for value in negatives.tolist():
+                        code = self._negative(_number(value))
+                        if code < 0:
+                            row = _first_true(values == value)
+                            self._reject(_number(value), code, row, where, column)
+                    return index.astype(np.int64)
             bad = (values != 0.0) & (values != 1.0)
             if bad.any():
                 row = _first_true(bad)
@@ -486,38 +475,56 @@ class LabelEncoder:
                     "not 0 or 1; name the positive class with --pos-label"
                 )
             return values.astype(np.int64)
-        strings = np.asarray(_trimmed_strings(array.cast(pa.string())).to_pylist(), dtype=object)
-        if pos is not None:
-            return self._two_values(strings == pos.strip(), strings, where, column)
-        lowered = np.char.lower(strings.astype(str))
-        one = np.isin(lowered, ("1", "1.0", *_TRUE))
-        zero = np.isin(lowered, ("0", "0.0", *_FALSE))
-        bad = ~(one | zero)
+        if fractional.any():
+            row = _first_true(fractional)
+            self._reject(_number(values[row]), -1, row, where, column)
+        numbers = values.astype(np.int64)
+        if self.classes_are_integers:
+            class_ints = np.array([int(float(c)) for c in self.classes], dtype=np.int64)
+            order = np.argsort(class_ints, kind="stable")
+            ranked = class_ints[order]
+            slot = np.clip(np.searchsorted(ranked, numbers), 0, len(ranked) - 1)
+            found = ranked[slot] == numbers
+            if not found.all():
+                row = _first_true(~found)
+                self._reject(str(numbers[row]), -1, row, where, column)
+            return order[slot].astype(np.int64)
+        bad = (numbers < 0) | (numbers >= len(self.classes))
         if bad.any():
             row = _first_true(bad)
-            raise DataError(
-                f"{where(row)}, column {column!r}: binary label {strings[row]!r} is not 0/1 or "
-                "true/false; name the positive class with --pos-label"
-            )
-        return one.astype(np.int64)
+            self._reject(str(numbers[row]), -3, row, where, column)
+        return numbers
 
-    def _two_values(
-        self, positive: np.ndarray[Any, Any], shown: np.ndarray[Any, Any], where: Any, column: str
-    ) -> np.ndarray[Any, Any]:
-        negatives = shown[~positive]
-        if len(negatives):
-            if self.negative_label is None:
-                self.negative_label = str(negatives[0])
-                self.classes[0] = self.negative_label
-            other = negatives != self.negative_label
-            if other.any():
-                row = int(np.flatnonzero(~positive)[_first_true(other)])
-                raise DataError(
-                    f"{where(row)}, column {column!r}: a third label value {shown[row]!r} "
-                    f"besides {self.negative_label!r} and --pos-label "
-                    f"{self.layout.pos_label!r}; binary labels take two values"
-                )
-        return positive.astype(np.int64)
+    def _reject(self, value: str, code: int, row: int, where: Any, column: str) -> None:
+        """Raise the error for a label that is not a class (``code`` says why)."""
+        place = f"{where(row)}, column {column!r}"
+        if self.binary and code == -2:
+            raise DataError(
+                f"{place}: a third label value {value!r} besides {self.negative_label!r} and "
+                f"--pos-label {self.layout.pos_label!r}; binary labels take two values"
+            )
+        if self.binary:
+            raise DataError(
+                f"{place}: binary label {value!r} is not 0/1 or true/false; "
+                "name the positive class with --pos-label"
+            )
+        if code == -3:
+            raise DataError(
+                f"{place}: label {value} is out of range; integer labels index the "
+                f"{len(self.classes)} classes 0..{len(self.classes) - 1}"
+            )
+        raise DataError(
+            f"{place}: label {value!r} is not one of the classes "
+            f"({_preview(self.classes)}); check the label values or the prediction "
+            "column names (--pred-cols, --classes)"
+        )
+
+
+def _text(value: Any) -> str:
+    """A label value as trimmed text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return str(value).strip()
 
 
 def _plain(value: Any) -> Any:

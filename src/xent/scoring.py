@@ -15,7 +15,6 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xent import engine, validation
 from xent.errors import DataError, UsageError
@@ -501,8 +500,10 @@ def _chunks(
     if same_table:
         columns.extend(c for c in label_names if c not in columns)
     if source.format in ("csv", "tsv") and layout.label_column:
-        # Labels are read as text so a column of mixed names and numbers stays readable.
-        types[layout.label_column] = pa.string()
+        # Labels are read as dictionary-encoded text: a column of mixed names and
+        # numbers stays readable, and mapping them to classes touches each
+        # distinct value once.
+        types[layout.label_column] = pa.dictionary(pa.int32(), pa.string())
     for c in layout.label_columns:
         types[c] = pa.float64()
 
@@ -655,6 +656,8 @@ class _LabelRows:
             return self.table.slice(offset, n)
         assert self.layout.id_column is not None
         pred_ids = _string_ids(batch.column(self.layout.id_column))
+        import pyarrow.compute as pc
+
         index = pc.index_in(pred_ids, value_set=self.ids)
         if index.null_count:
             row = int(np.argmax(np.asarray(index.is_null().to_pylist(), dtype=bool)))
@@ -697,6 +700,8 @@ def _string_ids(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         array = array.dictionary_decode()
     if not pa.types.is_string(array.type):
         array = array.cast(pa.string())
+    import pyarrow.compute as pc
+
     return pc.utf8_trim_whitespace(array)
 
 

@@ -9,7 +9,6 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 HEADER = ("index", "id", "label", "loss")
@@ -75,6 +74,8 @@ def _as_arrow(ids: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
 def _needs_quotes(column: pa.ChunkedArray) -> bool:
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return False
+    import pyarrow.compute as pc
+
     return bool(pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES)).as_py())
 
 
