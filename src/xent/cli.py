@@ -370,6 +370,65 @@ def score(
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
+@app.command(no_args_is_help=True)
+def explain(
+    predictions: Annotated[
+        str,
+        typer.Argument(help="Predictions file (any input format), or - for standard input."),
+    ],
+    row: Annotated[
+        int | None,
+        typer.Option(
+            "--row",
+            help="0-based index of the sample, as in `xent score --format csv`. Example: --row 41",
+        ),
+    ] = None,
+    sample_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="The sample's id (see --id-col) instead of --row. Example: --id img_07"
+        ),
+    ] = None,
+    labels: _Labels = None,
+    input_format: _InputFormat = None,
+    labels_format: _LabelsFormat = None,
+    label_col: _LabelCol = None,
+    label_cols: _LabelCols = None,
+    pred_cols: _PredCols = None,
+    id_col: _IdCol = None,
+    weight_col: _WeightCol = None,
+    pos_label: _PosLabel = None,
+    classes: _Classes = None,
+    task: _Task = "auto",
+    inputs: _Inputs = "auto",
+    eps: _Eps = "auto",
+    renormalize: _Renormalize = False,
+    label_smoothing: _LabelSmoothing = 0.0,
+    class_weights: _ClassWeights = None,
+    ignore_label: _IgnoreLabel = None,
+    unit: _Unit = "nats",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the explanation as JSON (xent.explain/1).")
+    ] = False,
+    debug: _Debug = False,
+) -> None:
+    """Write out one sample's loss step by step: the formula, its numbers, the result.
+
+    Example: xent explain preds.csv --row 3
+    """
+    _State.debug = debug
+    from xent.explain import explain as explain_row
+
+    values = dict(locals(), top=0)
+    result = explain_row(predictions, row=row, id=sample_id, options=_score_options(values))
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    else:
+        sys.stdout.write(result.text())
+
+
 _SCORE_OPTION_NAMES = (
     "labels",
     "input_format",
