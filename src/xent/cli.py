@@ -316,6 +316,23 @@ def score(
         ),
     ] = False,
     top: _Top = 5,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Context metrics computed in the same pass: accuracy, brier, ece, entropy, "
+            "split (loss from confidently wrong samples) or all. Example: --metrics accuracy,ece",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    bins: Annotated[
+        int,
+        typer.Option(
+            "--bins",
+            help="Confidence bins of the calibration error (ece). Example: --bins 10",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = 15,
     max_loss: Annotated[
         float | None,
         typer.Option(
@@ -452,6 +469,7 @@ _SCORE_OPTION_NAMES = (
 
 def _score_options(values: dict[str, Any]) -> Any:
     """A checked :class:`~xent.scoring.ScoreOptions` from a command's parameters."""
+    from xent.metrics import DEFAULT_BINS, parse_metrics
     from xent.scoring import ScoreOptions
 
     return ScoreOptions(
@@ -459,6 +477,8 @@ def _score_options(values: dict[str, Any]) -> Any:
         classes=_split(values["classes"]) or None,
         class_weights=_parse_class_weights(values["class_weights"]),
         per_sample=bool(values.get("per_sample", False)),
+        metrics=parse_metrics(values.get("metrics")),
+        bins=values.get("bins", DEFAULT_BINS),
     ).checked()
 
 

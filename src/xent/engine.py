@@ -304,6 +304,8 @@ class Accumulator:
         self.n_clipped = 0
         self.n_renormalized = 0
         self._worst: list[_Worst] = []
+        #: Optional context metrics (a mergeable ``xent.metrics.MetricsAccumulator``).
+        self.metrics: Any = None
 
     def add_samples(
         self,
@@ -373,6 +375,8 @@ class Accumulator:
         self.n_ignored += other.n_ignored
         self.n_clipped += other.n_clipped
         self.n_renormalized += other.n_renormalized
+        if self.metrics is not None and other.metrics is not None:
+            self.metrics.merge(other.metrics)
         for entry in other._worst:
             if len(self._worst) < self.top_k:
                 heapq.heappush(self._worst, entry)

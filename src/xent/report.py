@@ -113,6 +113,7 @@ class Report:
     n_renormalized: int = 0
     eps: float = 0.0
     version: str = ""
+    metrics: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -165,6 +166,8 @@ class Report:
                 "counts": list(self.histogram.counts),
             },
         }
+        if self.metrics is not None:
+            out["metrics"] = self.metrics
         if self.per_sample is not None:
             out["per_sample"] = [_sample_dict(s) for s in self.per_sample]
         out["gates"] = [

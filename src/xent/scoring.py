@@ -63,6 +63,8 @@ class ScoreOptions:
     unit: str = "nats"
     top: int = 5
     per_sample: bool = False
+    metrics: tuple[str, ...] = ()
+    bins: int = 15
 
     def checked(self) -> ScoreOptions:
         """Validate option values; return a copy with ``eps`` resolved to a float."""
@@ -85,6 +87,8 @@ class ScoreOptions:
             raise UsageError(f"--label-smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.top < 0:
             raise UsageError(f"--top must be >= 0, not {self.top}")
+        if not 1 <= self.bins <= 1000:
+            raise UsageError(f"--bins must be between 1 and 1000, not {self.bins}")
         for name, weight in self.class_weights.items():
             if not (math.isfinite(weight) and weight >= 0.0):
                 raise UsageError(f"--class-weights: weight of {name!r} must be >= 0, not {weight}")
@@ -339,6 +343,15 @@ def _run(
         top_k=opts.top,
         histogram_edges_nats=engine.histogram_edges_nats(opts.unit),
     )
+    if opts.metrics:
+        from xent.metrics import MetricsAccumulator
+
+        if layout.label_columns:
+            raise UsageError(
+                "--metrics needs one true class per sample (binary or multiclass labels), "
+                "not --label-cols"
+            )
+        accumulator.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
     class_weights = _class_weight_vector(layout, opts.class_weights)
     to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
     if sink is not None:
@@ -430,6 +443,10 @@ def _score_chunk(
             if a:
                 mass = (1 - a) * mass + a / n_classes * float(weights.sum())
         loss, n_clipped = result.loss, result.n_clipped
+        if acc.metrics is not None:
+            from xent.metrics import probabilities
+
+            acc.metrics.add(probabilities(values, inputs), y, weights, loss)
         loss_sum, weight_sum, count = engine.class_sums(y, loss, weights, n_classes)
         acc.add_class_sums(loss_sum, weight_sum, count, mass)
         shown = classes[y]
@@ -806,5 +823,6 @@ def _build_report(
         inputs_detected=opts.inputs == "auto",
         n_renormalized=acc.n_renormalized,
         eps=float(opts.eps) if inputs == "probs" else 0.0,
+        metrics=(acc.metrics.result(opts.metrics, scale) if acc.metrics is not None else None),
         version=__version__,
     )

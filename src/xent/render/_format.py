@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 SIGNIFICANT = 4
 """Significant digits shown for every loss-like number."""
@@ -43,3 +44,28 @@ def edge(value: float) -> str:
 def count(value: int) -> str:
     """An integer count with thousands separators (``12,345``)."""
     return f"{value:,}"
+
+
+def metric_rows(metrics: dict[str, Any] | None, unit: str) -> list[tuple[str, str]]:
+    """The context metrics of a report as (label, value) pairs, in a fixed order."""
+    if not metrics:
+        return []
+    rows: list[tuple[str, str]] = []
+    if "accuracy" in metrics:
+        rows.append(("accuracy", percent(metrics["accuracy"])))
+    if "brier" in metrics:
+        rows.append(("Brier score", number(metrics["brier"])))
+    if "ece" in metrics:
+        bins = len(metrics.get("calibration", {}).get("count", []))
+        rows.append((f"calibration error (ECE, {bins} bins)", number(metrics["ece"])))
+    if "entropy" in metrics:
+        rows.append(("mean predicted entropy", f"{number(metrics['entropy'])} {unit}"))
+    split = metrics.get("loss_split")
+    if split:
+        cut = split["confident_threshold"]
+        rows += [
+            (f"loss share: confidently wrong (p ≥ {cut:g})", percent(split["confidently_wrong"])),
+            (f"loss share: confidently right (p ≥ {cut:g})", percent(split["confidently_right"])),
+            (f"loss share: uncertain (p < {cut:g})", percent(split["uncertain"])),
+        ]
+    return rows

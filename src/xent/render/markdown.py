@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from xent.render._format import count, number, percent
+from xent.render._format import count, metric_rows, number, percent
 from xent.report import Report
 
 _SPECIAL = re.compile(r"([\\`*|<>\[\]])")
@@ -48,6 +48,7 @@ def _summary(report: Report) -> str:
         ["prior reference (label entropy)", number(report.reference.prior) + unit],
         ["D² (1 − loss / prior)", number(report.reference.d2)],
     ]
+    rows += [[name, value] for name, value in metric_rows(report.metrics, report.unit)]
     return _table(["metric", "value"], ["l", "l"], rows)
 
 

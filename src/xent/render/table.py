@@ -19,7 +19,7 @@ from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
-from xent.render._format import count, edge, number, percent
+from xent.render._format import count, edge, metric_rows, number, percent
 from xent.report import Report
 
 SHARE_BAR_WIDTH = 20
@@ -51,9 +51,11 @@ def render_table(report: Report, console: Console) -> None:
     shorten on a narrow console.
     """
     width = console.width
+    context = _context(report)
     sections = [
         _header(report, width),
         _aggregate(report, width),
+        *([context] if context is not None else []),
         _per_class(report, width),
         _distribution(report, width),
         _top(report),
@@ -168,6 +170,13 @@ def _aggregate(report: Report, width: int) -> RenderableType:
         Text(),
         _pairs(right[:-1], 1, heading=["Reference", ""]),
     )
+
+
+def _context(report: Report) -> RenderableType | None:
+    rows = metric_rows(report.metrics, report.unit)
+    if not rows:
+        return None
+    return _pairs(rows, 1, heading=["Context", ""])
 
 
 def _per_class(report: Report, width: int) -> RenderableType:
