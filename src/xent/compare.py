@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from xent.errors import DataError, UsageError
 from xent.gates import Allowance
+from xent.io import describe_row
 from xent.report import GateResult, Report
 from xent.scoring import ScoreOptions, score
 
@@ -254,6 +255,8 @@ def compare(
     allowance = Allowance.parse(max_increase) if max_increase is not None else None
     if significant and allowance is None:
         raise UsageError("--significant needs --max-increase (the allowance to test against)")
+    if significant and bootstrap == 0:
+        raise UsageError("--significant needs a confidence interval: --bootstrap must be > 0")
     opts = options or ScoreOptions()
     base_sink, cand_sink = _PairSink(), _PairSink()
     base_report = score(base, options=opts, sample_sink=base_sink)
@@ -266,7 +269,7 @@ def compare(
         )
     b, c = base_sink.arrays(), cand_sink.arrays()
     by_id = bool(opts.id_col) and b.ids is not None and c.ids is not None
-    c = _align(b, c, base, candidate, by_id)
+    c = _align(b, c, base, candidate, by_id, cand_report.header_lines)
     diff = c.loss - b.loss
     weight = b.weight
     total = float(weight.sum())
@@ -301,7 +304,9 @@ def compare(
     return comparison
 
 
-def _align(b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool) -> _Samples:
+def _align(
+    b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool, header_lines: int | None
+) -> _Samples:
     """Reorder the candidate's samples to match the base's, checking labels agree."""
     if by_id:
         assert b.ids is not None
@@ -337,8 +342,9 @@ def _align(b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool) -> 
     if mismatch.any():
         i = int(np.argmax(mismatch))
         raise DataError(
-            f"{candidate}: row {int(c.index[i])} has label {c.labels[i]!r} but {base} has "
-            f"{b.labels[i]!r}; both prediction sets must be scored on the same labels"
+            f"{candidate}: {describe_row(int(c.index[i]), header_lines)} has label "
+            f"{c.labels[i]!r} but {base} has {b.labels[i]!r}; both prediction sets must be "
+            "scored on the same labels"
         )
     return c
 
@@ -388,14 +394,20 @@ def bootstrap_interval(
     if n == 0 or resamples == 0:
         return Interval(math.nan, math.nan, confidence, resamples, seed, 0)
     rng = np.random.default_rng(seed)
-    sums: FloatArray = weight * diff
+    finite = np.isfinite(diff)
+    # Non-finite differences (an infinite loss under --eps 0) are tracked apart: a
+    # resample holding a +inf difference has an infinite mean, never inf - inf.
+    sums: FloatArray = weight * np.where(finite, diff, 0.0)
     weights: FloatArray = weight.astype(np.float64)
+    flags = np.stack([diff == np.inf, diff == -np.inf, np.isnan(diff)]).astype(np.float64)
     n_groups = n
     if n > groups:
         n_groups = groups
         assignment = rng.permutation(n) % n_groups
         sums = np.bincount(assignment, weights=sums, minlength=n_groups).astype(np.float64)
         weights = np.bincount(assignment, weights=weights, minlength=n_groups).astype(np.float64)
+        flags = np.stack([np.bincount(assignment, weights=f, minlength=n_groups) for f in flags])
+    any_flag = bool(flags.any())
     means = np.empty(resamples)
     done = 0
     offsets = None
@@ -408,8 +420,19 @@ def bootstrap_interval(
             batch, n_groups
         )
         with np.errstate(invalid="ignore", divide="ignore"):
-            means[done : done + batch] = (counts @ sums) / (counts @ weights)
+            block = (counts @ sums) / (counts @ weights)
+        if any_flag:
+            pos, neg, nan = (counts @ flags.T).T > 0
+            block[pos] = np.inf
+            block[neg] = -np.inf
+            block[(pos & neg) | nan] = np.nan
+        means[done : done + batch] = block
         done += batch
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(means, [alpha, 1.0 - alpha])
+    if np.isnan(means).all():
+        return Interval(math.nan, math.nan, confidence, resamples, seed, n_groups)
+    if np.isfinite(means).all():
+        low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    else:  # no interpolation between infinite means
+        low, high = np.nanquantile(means, [alpha, 1.0 - alpha], method="inverted_cdf")
     return Interval(float(low), float(high), confidence, resamples, seed, n_groups)

@@ -136,9 +136,7 @@ class Source:
 
     def where(self, row: int) -> str:
         """Describe 0-based data row ``row`` as a person finds it in the file."""
-        if self.header_lines is None:
-            return f"row {row + 1} (index {row})"
-        return f"data row {row + 1} (line {row + 1 + self.header_lines})"
+        return describe_row(row, self.header_lines)
 
     def read_all(
         self, columns: Sequence[str], types: dict[str, pa.DataType] | None = None
@@ -152,6 +150,13 @@ class Source:
                 {f.name: pa.array([], (types or {}).get(f.name, f.type)) for f in fields}
             )
         return pa.Table.from_batches(batches, schema=schema)
+
+
+def describe_row(row: int, header_lines: int | None) -> str:
+    """0-based data row ``row`` as a person finds it: 1-based, with its line in text files."""
+    if header_lines is None:
+        return f"row {row + 1} (index {row})"
+    return f"data row {row + 1} (line {row + 1 + header_lines})"
 
 
 def detect_format(path: str, input_format: str | None) -> str:

@@ -114,6 +114,8 @@ class Report:
     eps: float = 0.0
     version: str = ""
     metrics: dict[str, Any] | None = None
+    #: Header lines before the data in the predictions file (None: not a text format).
+    header_lines: int | None = None
 
     @property
     def passed(self) -> bool:

@@ -824,5 +824,6 @@ def _build_report(
         n_renormalized=acc.n_renormalized,
         eps=float(opts.eps) if inputs == "probs" else 0.0,
         metrics=(acc.metrics.result(opts.metrics, scale) if acc.metrics is not None else None),
+        header_lines=pred_source.header_lines,
         version=__version__,
     )
