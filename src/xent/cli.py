@@ -88,7 +88,7 @@ _InputFormat = Annotated[
     str | None,
     typer.Option(
         "--input-format",
-        help="Format of PREDICTIONS when its suffix does not say: csv, tsv, parquet, "
+        help="Format of the prediction file(s) when the suffix does not say: csv, tsv, parquet, "
         "npy, npz, arrow, jsonl. Example: --input-format tsv",
         rich_help_panel=_READ,
     ),
@@ -98,7 +98,8 @@ _LabelsFormat = Annotated[
     str | None,
     typer.Option(
         "--labels-format",
-        help="Format of the --labels file when its suffix does not say.",
+        help="Format of the --labels file when its suffix does not say. "
+        "Example: --labels-format parquet",
         rich_help_panel=_READ,
     ),
 ]
@@ -177,7 +178,7 @@ _Task = Annotated[
     typer.Option(
         "--task",
         help="auto, binary, multiclass or multilabel. auto: one prediction column is "
-        "binary, several are multiclass.",
+        "binary, several are multiclass. Example: --task multilabel",
         rich_help_panel=_LAYOUT,
     ),
 ]
@@ -187,7 +188,8 @@ _Inputs = Annotated[
     typer.Option(
         "--inputs",
         help="What the prediction values are: auto, probs, logits or log-probs. auto: "
-        "probabilities when every value is in [0, 1], logits otherwise.",
+        "probabilities when every value is in [0, 1], logits otherwise. "
+        "Example: --inputs logits",
         rich_help_panel=_NUMBERS,
     ),
 ]
@@ -207,7 +209,7 @@ _Renormalize = Annotated[
     typer.Option(
         "--renormalize",
         help="Divide each multiclass probability row by its sum instead of failing "
-        "when it does not sum to 1.",
+        "when it does not sum to 1. Example: --renormalize",
         rich_help_panel=_NUMBERS,
     ),
 ]
@@ -243,7 +245,11 @@ _IgnoreLabel = Annotated[
 
 _Unit = Annotated[
     str,
-    typer.Option("--unit", help="nats or bits.", rich_help_panel=_NUMBERS),
+    typer.Option(
+        "--unit",
+        help="nats (natural log) or bits (log base 2). Example: --unit bits",
+        rich_help_panel=_NUMBERS,
+    ),
 ]
 
 _OutputFormat = Annotated[
@@ -268,12 +274,17 @@ _Output = Annotated[
 
 _Debug = Annotated[
     bool,
-    typer.Option("--debug", help="Show the Python traceback of internal errors."),
+    typer.Option("--debug", help="Show the Python traceback of internal errors. Example: --debug"),
 ]
 
 _Top = Annotated[
     int,
-    typer.Option("--top", help="How many highest-loss samples to list.", rich_help_panel=_OUTPUT),
+    typer.Option(
+        "--top",
+        help="How many samples to list: the highest losses (score) or the largest increases "
+        "(compare). Example: --top 20",
+        rich_help_panel=_OUTPUT,
+    ),
 ]
 
 
@@ -311,7 +322,8 @@ def score(
         bool,
         typer.Option(
             "--per-sample",
-            help="Include every sample's loss in the JSON output (per_sample).",
+            help="Include every sample's loss in the JSON output (per_sample). "
+            "Example: --format json --per-sample",
             rich_help_panel=_OUTPUT,
         ),
     ] = False,
@@ -333,6 +345,15 @@ def score(
             rich_help_panel=_OUTPUT,
         ),
     ] = 15,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot",
+            help="Also draw the loss histogram, per-class losses and a reliability diagram "
+            "to this .png or .svg file (needs: pip install 'xent[plot]'). Example: --plot loss.png",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
     max_loss: Annotated[
         float | None,
         typer.Option(
@@ -375,6 +396,14 @@ def score(
     """
     _State.debug = debug
     options = _score_options(locals())
+    if plot is not None:
+        from dataclasses import replace
+
+        from xent.render.plot import check_plot_path
+
+        check_plot_path(plot)
+        if "ece" not in options.metrics:  # the reliability diagram needs the calibration bins
+            options = replace(options, metrics=(*options.metrics, "ece"))
     from xent.gates import GateOptions, load_baseline
 
     gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)
@@ -383,6 +412,10 @@ def score(
     report = _score_to_output(
         predictions, options, output_format, output, gate_options, baseline_report
     )
+    if plot is not None:
+        from xent.render.plot import write_plot
+
+        write_plot(report, plot)
     if not report.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
@@ -425,7 +458,11 @@ def explain(
     ignore_label: _IgnoreLabel = None,
     unit: _Unit = "nats",
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the explanation as JSON (xent.explain/1).")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the explanation as JSON (xent.explain/1). Example: --row 3 --json",
+        ),
     ] = False,
     debug: _Debug = False,
 ) -> None:
@@ -513,14 +550,17 @@ def compare(
         int,
         typer.Option(
             "--bootstrap",
-            help="Bootstrap resamples for the confidence interval (0: none).",
+            help="Bootstrap resamples for the confidence interval (0: none). "
+            "Example: --bootstrap 5000",
             rich_help_panel=_COMPARE,
         ),
     ] = 1000,
     confidence: Annotated[
         float,
         typer.Option(
-            "--confidence", help="Confidence level of the interval.", rich_help_panel=_COMPARE
+            "--confidence",
+            help="Confidence level of the interval. Example: --confidence 0.9",
+            rich_help_panel=_COMPARE,
         ),
     ] = 0.95,
     seed: Annotated[
@@ -545,7 +585,7 @@ def compare(
         typer.Option(
             "--significant",
             help="With --max-increase: fail only when the whole confidence interval lies "
-            "above the allowance.",
+            "above the allowance. Example: --max-increase 1% --significant",
             rich_help_panel=_GATES,
         ),
     ] = False,
@@ -622,12 +662,14 @@ def _score_to_output(
 
             sink = _LazyCsvSink(out.stream)
         report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
+        for warning in report.warnings:
+            _say(f"warning: {warning}")
         report.gates, notes = evaluate_gates(report, gate_options, baseline)
         for note in notes:
             _say(f"gate {note.gate} not evaluated: {note.reason}")
         for gate in report.gates:
             if not gate.passed:
-                _say(failure_line(gate))
+                _say(failure_line(gate, report.unit))
         if sink is not None and sink.writer is None:
             from xent.render.csv import CsvSampleWriter
 

@@ -214,6 +214,12 @@ def _f(value: float) -> str:
     return text if "e" not in text else f"{value:.3e}"
 
 
+def _signed(value: float) -> str:
+    """A number to subtract: negative ones in parentheses (``2 - (-1)``)."""
+    text = _f(value)
+    return f"({text})" if text.startswith("-") else text
+
+
 def _write_steps(
     out: Explanation,
     values: FloatArray,
@@ -318,7 +324,7 @@ def _categorical_steps(
         out.formula += f"; with a one-hot target only the true class ({classes[c]}) counts"
         if inputs == "logits":
             out.steps.append(
-                f"H = ln Σ_j e^(z_j) - z_{classes[c]} = {_f(log_norm)} - {_f(values[c])} "
+                f"H = ln Σ_j e^(z_j) - z_{classes[c]} = {_f(log_norm)} - {_signed(values[c])} "
                 f"= {_f(nats)} nats"
             )
         elif inputs == "probs":

@@ -35,7 +35,7 @@ class Allowance:
             raise UsageError(
                 f"{option} must be a number or a percentage (e.g. 0.01 or 5%), not {text!r}"
             ) from None
-        if not math.isfinite(value) or value < 0:
+        if math.isnan(value) or value < 0:
             raise UsageError(f"{option} must be >= 0, not {text!r}")
         return cls(value, relative)
 
@@ -77,6 +77,8 @@ def check_baseline_matches(report: Report, baseline: dict[str, Any], path: str) 
     """Fail unless the baseline measured the same task, unit and classes as ``report``."""
     for key, ours in (("task", report.task), ("unit", report.unit)):
         theirs = baseline.get(key)
+        if theirs is None:
+            raise InputError(f"{path}: the baseline has no {key!r}; it is not a complete report")
         if theirs != ours:
             raise UsageError(
                 f"{path}: the baseline's {key} is {theirs!r} but this run's is {ours!r}; "
@@ -145,7 +147,8 @@ def evaluate_gates(
         for cls in report.per_class:
             name = f"max-class-loss[{cls.name}]"
             if cls.n == 0 or cls.weight == 0 or math.isnan(cls.loss):
-                notes.append(GateNote(name, f"class {cls.name!r} has no scored samples"))
+                reason = "no scored samples" if cls.n == 0 else "a total weight of 0"
+                notes.append(GateNote(name, f"class {cls.name!r} has {reason}"))
                 continue
             results.append(
                 GateResult(
@@ -165,11 +168,11 @@ def evaluate_gates(
     return results, notes
 
 
-def failure_line(gate: GateResult) -> str:
+def failure_line(gate: GateResult, unit: str) -> str:
     """One line saying why a gate failed."""
     if gate.gate == "max-increase":
         return (
-            f"gate max-increase failed: the loss rose by {gate.value:.6g} over the baseline, "
-            f"more than the allowed {gate.threshold:.6g}"
+            f"gate max-increase failed: the loss rose by {gate.value:.6g} {unit} over the "
+            f"baseline, more than the allowed {gate.threshold:.6g}"
         )
-    return f"gate {gate.gate} failed: {gate.value:.6g} > {gate.threshold:.6g}"
+    return f"gate {gate.gate} failed: {gate.value:.6g} {unit} > {gate.threshold:.6g}"

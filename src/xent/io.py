@@ -263,7 +263,7 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
     compressed = _is_compressed(path)
 
     first = pacsv.open_csv(
-        pa.input_stream(path, compression="detect"),
+        pa.input_stream(path, compression="gzip" if compressed else None),
         read_options=pacsv.ReadOptions(block_size=SCHEMA_BYTES),
         parse_options=parse,
     )
@@ -295,11 +295,11 @@ def _is_compressed(path: str) -> bool:
 
 
 def _stream_csv(path: str, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]:
-    """One pass of pyarrow's streaming CSV reader (compressed input cannot be split)."""
+    """One pass of pyarrow's streaming CSV reader over gzip input (which cannot be split)."""
     import pyarrow.csv as pacsv
 
     reader = pacsv.open_csv(
-        pa.input_stream(path, compression="detect"),
+        pa.input_stream(path, compression="gzip"),
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=parse,
         convert_options=convert,
@@ -516,7 +516,7 @@ def _jsonl_source(name: str, path: str) -> Source:
     def open_reader(schema: pa.Schema | None = None) -> Any:
         read = pajson.ReadOptions(block_size=BLOCK_BYTES)
         parse = pajson.ParseOptions(explicit_schema=schema) if schema is not None else None
-        stream = pa.input_stream(path, compression="detect")
+        stream = pa.input_stream(path, compression="gzip" if _is_compressed(path) else None)
         return pajson.open_json(stream, read_options=read, parse_options=parse)
 
     first = open_reader()

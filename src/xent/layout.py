@@ -54,6 +54,7 @@ class Layout:
     pos_label: str | None = None
     soft: bool = False
     separate_labels: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_classes(self) -> int:
@@ -254,6 +255,14 @@ def resolve_layout(
         )
 
     names = _class_names(prediction_columns, classes, predictions)
+    warnings = []
+    if labels is not None and not id_col and id_column is not None:
+        in_labels = _optional_column(labels, None, "--id-col")
+        if in_labels is not None:
+            warnings.append(
+                f"both {predictions.name} and {labels.name} have an {id_column!r} column but "
+                f"rows are paired by position; pass --id-col {id_column} to join on it"
+            )
     layout = Layout(
         task=task,
         classes=names,
@@ -265,6 +274,7 @@ def resolve_layout(
         weight_column=weight_column,
         pos_label=pos_label,
         separate_labels=labels is not None,
+        warnings=warnings,
     )
     if label_columns:
         layout.label_columns = _match_label_columns(label_source, label_columns, names, task)
@@ -367,6 +377,11 @@ class LabelEncoder:
         self.binary = layout.task == "binary" and len(layout.prediction_columns) == 1
         self.classes_are_integers = all(_INTEGER.match(c) for c in self.classes)
         self._position = {name: i for i, name in enumerate(self.classes)}
+        self._integer_position = (
+            {int(float(c)): i for i, c in enumerate(self.classes)}
+            if self.classes_are_integers
+            else {}
+        )
         self.negative_label: str | None = None
 
     def ignore_mask(self, array: pa.Array, ignore_label: str | None) -> np.ndarray[Any, Any] | None:
@@ -434,7 +449,9 @@ class LabelEncoder:
             return self._negative(text)
         if text in self._position:
             return self._position[text]
-        if not self.classes_are_integers and _INTEGER.match(text):
+        if self.classes_are_integers and _INTEGER.match(text):
+            return self._integer_position.get(int(float(text)), -1)
+        if _INTEGER.match(text):
             # Integer labels index the classes in order when the classes are not integers.
             number = int(float(text))
             return number if 0 <= number < len(self.classes) else -3

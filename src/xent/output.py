@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from types import TracebackType
@@ -44,16 +45,28 @@ class AtomicOutput:
     def commit(self) -> None:
         """Publish what was written."""
         self.stream.flush()
-        if self.path is not None:
+        if self.path is not None and _is_regular_or_new(self.path):
             self.stream.close()
             os.chmod(self._temp_name, 0o666 & ~_umask())
-            os.replace(self._temp_name, self.path)
+            # Through a symlink, replace the file it points to, not the link.
+            os.replace(self._temp_name, os.path.realpath(self.path))
         else:
+            # Standard output, or a FIFO or device given as --output: copy in, once complete.
             self.stream.seek(0)
-            shutil.copyfileobj(self.stream, sys.stdout, 1 << 20)
-            sys.stdout.flush()
-            self.stream.close()
-            os.remove(self._temp_name)
+            try:
+                if self.path is None:
+                    shutil.copyfileobj(self.stream, sys.stdout, 1 << 20)
+                    sys.stdout.flush()
+                else:
+                    with open(self.path, "w", encoding="utf-8", newline="") as target:
+                        shutil.copyfileobj(self.stream, target, 1 << 20)
+            except BrokenPipeError:
+                # The reader went away (e.g. `| head`): stop writing, quietly.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            finally:
+                self.stream.close()
+                os.remove(self._temp_name)
         self._done = True
 
     def __enter__(self) -> AtomicOutput:
@@ -69,6 +82,13 @@ class AtomicOutput:
             self.stream.close()
             with contextlib.suppress(OSError):
                 os.remove(self._temp_name)
+
+
+def _is_regular_or_new(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
 
 
 def _umask() -> int:

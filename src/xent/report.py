@@ -116,6 +116,8 @@ class Report:
     metrics: dict[str, Any] | None = None
     #: Header lines before the data in the predictions file (None: not a text format).
     header_lines: int | None = None
+    #: Things the user should know that do not stop scoring (printed on stderr).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

@@ -154,6 +154,10 @@ class _SwitchToLogits(Exception):
     """Raised under ``--inputs auto`` when a value outside [0, 1] shows up."""
 
 
+class InputsAreLogits(Exception):
+    """Scoring as probabilities under ``--inputs auto`` found the values are logits."""
+
+
 class _RowSumsUnderAuto(Exception):
     """Raised under ``--inputs auto`` when a probability row does not sum to 1."""
 
@@ -298,18 +302,23 @@ def score_source(
     sink = _Tee(sinks) if sinks else None
     inputs = "probs" if opts.inputs == "auto" else opts.inputs
     try:
-        accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
-    except _SwitchToLogits:
+        accumulator, classes = accumulate(
+            pred_source, layout, opts, inputs, sink=sink, progress=progress
+        )
+    except InputsAreLogits:
         inputs = "logits"
-        accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
-    except _RowSumsUnderAuto as pending:
-        # A row not summing to 1 is only an error if the values are probabilities,
-        # which --inputs auto decides from every value: look at the rest first.
-        if not _any_outside_unit_interval(pred_source, layout):
-            raise pending.error from None
-        inputs = "logits"
-        accumulator, encoder = _run(pred_source, layout, opts, inputs, sink, progress)
-    report = _build_report(pred_source, label_source, layout, encoder, opts, inputs, accumulator)
+        accumulator, classes = accumulate(
+            pred_source, layout, opts, inputs, sink=sink, progress=progress
+        )
+    report = build_report(
+        pred_source,
+        label_source.name if label_source is not None else None,
+        layout,
+        classes,
+        opts,
+        inputs,
+        accumulator,
+    )
     if collector is not None:
         report.per_sample = collector.samples
     return report
@@ -328,6 +337,38 @@ def _class_weight_vector(layout: Layout, weights: dict[str, float]) -> FloatArra
     return vector
 
 
+def accumulate(
+    source: Source,
+    layout: Layout,
+    opts: ScoreOptions,
+    inputs: str,
+    *,
+    first_index: int = 0,
+    sink: SampleSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[engine.Accumulator, list[str]]:
+    """Score every row of ``source`` into a mergeable accumulator.
+
+    ``inputs`` is what the values are taken to be; under ``opts.inputs ==
+    "auto"`` a value outside [0, 1] (or a row not summing to 1 in a file with
+    such a value) raises :class:`InputsAreLogits`, and the caller scores
+    again as logits. ``first_index`` is the input-wide index of the first row
+    (for shards of a dataset). Returns the accumulator and the class names
+    (binary ``--pos-label`` names the negative class from the data).
+    """
+    try:
+        accumulator, encoder = _run(source, layout, opts, inputs, sink, progress, first_index)
+    except _SwitchToLogits:
+        raise InputsAreLogits from None
+    except _RowSumsUnderAuto as pending:
+        # A row not summing to 1 is only an error if the values are probabilities,
+        # which --inputs auto decides from every value: look at the rest first.
+        if _any_outside_unit_interval(source, layout):
+            raise InputsAreLogits from None
+        raise pending.error from None
+    return accumulator, list(encoder.classes)
+
+
 def _run(
     source: Source,
     layout: Layout,
@@ -335,6 +376,7 @@ def _run(
     inputs: str,
     sink: SampleSink | None,
     progress: Callable[[int], None] | None,
+    first_index: int = 0,
 ) -> tuple[engine.Accumulator, LabelEncoder]:
     assert isinstance(opts.eps, float)
     encoder = LabelEncoder(layout)
@@ -357,7 +399,7 @@ def _run(
     if sink is not None:
         sink.start()
     rows_done = 0
-    for chunk, n_read in _chunks(source, layout, encoder, opts):
+    for chunk, n_read in _chunks(source, layout, encoder, opts, first_index):
         rows_done += n_read
         accumulator.n_ignored += n_read - len(chunk.rows)
         if len(chunk.rows):
@@ -450,6 +492,7 @@ def _score_chunk(
         loss_sum, weight_sum, count = engine.class_sums(y, loss, weights, n_classes)
         acc.add_class_sums(loss_sum, weight_sum, count, mass)
         shown = classes[y]
+    loss = loss + 0.0  # -log(1) is -0.0; write it as 0
     acc.n_clipped += n_clipped
     acc.add_samples(loss, first_index=chunk.rows, labels=shown, ids=chunk.ids)
     return shown, loss, weights
@@ -502,9 +545,17 @@ def _checked_values(
 
 
 def _chunks(
-    source: Source, layout: Layout, encoder: LabelEncoder, opts: ScoreOptions
+    source: Source,
+    layout: Layout,
+    encoder: LabelEncoder,
+    opts: ScoreOptions,
+    first_index: int = 0,
 ) -> Iterator[tuple[_Chunk, int]]:
-    """Decoded chunks of the predictions with their labels, and the rows read for each."""
+    """Decoded chunks of the predictions with their labels, and the rows read for each.
+
+    Chunk rows carry input-wide indices starting at ``first_index``; messages
+    name rows of ``source`` itself.
+    """
     same_table = not layout.separate_labels
     columns = list(layout.prediction_columns)
     types: dict[str, pa.DataType] = {c: pa.float64() for c in columns}
@@ -540,7 +591,7 @@ def _chunks(
             )
             if ignored is not None:
                 keep = ~ignored
-        rows = np.arange(offset, offset + n, dtype=np.int64)
+        rows = np.arange(first_index + offset, first_index + offset + n, dtype=np.int64)
         chunk = _Chunk(
             rows=rows,
             values=_matrix(batch, layout.prediction_columns, where),
@@ -741,15 +792,16 @@ def _exp_or_inf(x: float) -> float:
         return math.inf
 
 
-def _build_report(
+def build_report(
     pred_source: Source,
-    label_source: Source | None,
+    labels_name: str | None,
     layout: Layout,
-    encoder: LabelEncoder,
+    classes: list[str],
     opts: ScoreOptions,
     inputs: str,
     acc: engine.Accumulator,
 ) -> Report:
+    """The report of a (merged) accumulator over ``pred_source``."""
     from xent import __version__
 
     if acc.n_samples == 0:
@@ -770,7 +822,6 @@ def _build_report(
     with np.errstate(divide="ignore", invalid="ignore"):
         class_loss = acc.loss_sum / acc.weight_sum
         share = acc.loss_sum / total_sum if total_sum else np.zeros_like(acc.loss_sum)
-    classes = list(encoder.classes)
     per_class = [
         ClassLoss(
             name=name,
@@ -799,7 +850,7 @@ def _build_report(
     edges = list(engine.HISTOGRAM_EDGES)
     return Report(
         predictions=pred_source.name,
-        labels=label_source.name if label_source is not None else None,
+        labels=labels_name,
         task=layout.task,
         inputs=inputs,
         unit=opts.unit,
@@ -825,5 +876,6 @@ def _build_report(
         eps=float(opts.eps) if inputs == "probs" else 0.0,
         metrics=(acc.metrics.result(opts.metrics, scale) if acc.metrics is not None else None),
         header_lines=pred_source.header_lines,
+        warnings=list(layout.warnings),
         version=__version__,
     )

@@ -44,7 +44,7 @@ def _summary(report: Report) -> str:
     rows += [
         ["**loss**", f"**{number(report.aggregate.loss)}**{unit}"],
         ["perplexity", number(report.aggregate.perplexity)],
-        ["uniform reference (ln K)", number(report.reference.uniform) + unit],
+        ["uniform reference (1/K each)", number(report.reference.uniform) + unit],
         ["prior reference (label entropy)", number(report.reference.prior) + unit],
         ["D² (1 − loss / prior)", number(report.reference.d2)],
     ]

@@ -157,7 +157,7 @@ def _aggregate(report: Report, width: int) -> RenderableType:
         ("perplexity", number(agg.perplexity)),
     ]
     right = [
-        ("uniform (ln K)", number(ref.uniform) + unit),
+        ("uniform (1/K each)", number(ref.uniform) + unit),
         ("prior (label entropy)", number(ref.prior) + unit),
         ("D² (1 − loss / prior)", number(ref.d2)),
         ("", ""),
