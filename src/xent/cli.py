@@ -73,6 +73,7 @@ _NUMBERS = "Numbers"
 _OUTPUT = "Output"
 _GATES = "Quality gates"
 _COMPARE = "Comparison"
+_SCALE = "Distributed scoring"
 
 
 _Labels = Annotated[
@@ -354,6 +355,43 @@ def score(
             rich_help_panel=_OUTPUT,
         ),
     ] = None,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local, or dask to score the shards of a Parquet dataset (a directory or a "
+            "glob such as 'preds/*.parquet') in parallel; needs pip install 'xent[dask]'. "
+            "Example: --engine dask --workers 4",
+            rich_help_panel=_SCALE,
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="With --engine dask: the address of a running Dask scheduler (default: start "
+            "a local cluster). Example: --scheduler tcp://10.0.0.5:8786",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="With --engine dask and no --scheduler: worker processes of the local cluster "
+            "(default: one per core). Example: --workers 8",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
+    per_sample_output: Annotated[
+        str | None,
+        typer.Option(
+            "--per-sample-output",
+            help="With --engine dask: write per-sample losses (index, id, label, loss) to this "
+            "directory, one Parquet file per shard. Example: --per-sample-output losses/",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
     max_loss: Annotated[
         float | None,
         typer.Option(
@@ -409,8 +447,9 @@ def score(
     gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)
     gate_options.check()
     baseline_report = load_baseline(baseline) if baseline else None
+    engine = _Engine(engine_name, scheduler, workers, per_sample_output, output_format)
     report = _score_to_output(
-        predictions, options, output_format, output, gate_options, baseline_report
+        predictions, options, output_format, output, gate_options, baseline_report, engine
     )
     if plot is not None:
         from xent.render.plot import write_plot
@@ -647,6 +686,7 @@ def _score_to_output(
     output: str | None,
     gate_options: Any,
     baseline: dict[str, Any] | None,
+    engine: _Engine,
 ) -> Report:
     """Score, evaluate the gates, and write the rendered result all-or-nothing."""
     from xent.gates import evaluate_gates, failure_line
@@ -661,7 +701,18 @@ def _score_to_output(
             from xent.render.csv import CsvSampleWriter
 
             sink = _LazyCsvSink(out.stream)
-        report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
+        if engine.name == "dask":
+            from xent.distributed import score_dask
+
+            report = score_dask(
+                predictions,
+                options=options,
+                scheduler=engine.scheduler,
+                workers=engine.workers,
+                per_sample_output=engine.per_sample_output,
+            )
+        else:
+            report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
         for warning in report.warnings:
             _say(f"warning: {warning}")
         report.gates, notes = evaluate_gates(report, gate_options, baseline)
@@ -693,6 +744,32 @@ def _score_to_output(
             render_table(report, make_console(out.stream, width=100))
         out.commit()
     return report
+
+
+class _Engine:
+    """Where scoring runs: ``local`` (this process) or ``dask``, with its settings."""
+
+    def __init__(
+        self,
+        name: str,
+        scheduler: str | None,
+        workers: int | None,
+        per_sample_output: str | None,
+        output_format: OutputFormat,
+    ) -> None:
+        if name not in ("local", "dask"):
+            raise UsageError(f"--engine must be local or dask, not {name!r}")
+        if name == "local" and (scheduler or workers or per_sample_output):
+            raise UsageError("--scheduler, --workers and --per-sample-output need --engine dask")
+        if name == "dask" and output_format is OutputFormat.csv:
+            raise UsageError(
+                "--engine dask never gathers per-sample rows; use --per-sample-output DIR "
+                "instead of --format csv"
+            )
+        self.name = name
+        self.scheduler = scheduler
+        self.workers = workers
+        self.per_sample_output = per_sample_output
 
 
 class _LazyCsvSink:
