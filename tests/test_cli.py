@@ -753,7 +753,7 @@ def test_integer_label_out_of_range_csv(invoke: Invoke, tmp_path: Path) -> None:
 def test_integer_label_out_of_range_npy(invoke: Invoke, tmp_path: Path) -> None:
     np.save(tmp_path / "p.npy", np.array([[0.5, 0.5], [0.2, 0.8], [0.1, 0.9]]))
     np.save(tmp_path / "y.npy", np.array([0, 1, 5]))
-    assert_error(invoke(["score", "p.npy", "--labels", "y.npy"]), 4, r"label '?5'? ", names="p.npy")
+    assert_error(invoke(["score", "p.npy", "--labels", "y.npy"]), 4, r"label '?5'? ", names="y.npy")
 
 
 def test_negative_weight(invoke: Invoke, tmp_path: Path) -> None:

@@ -440,8 +440,7 @@ def score(
         from xent.render.plot import check_plot_path
 
         check_plot_path(plot)
-        if "ece" not in options.metrics:  # the reliability diagram needs the calibration bins
-            options = replace(options, metrics=(*options.metrics, "ece"))
+        options = replace(options, calibration=True)  # bins for the reliability diagram
     from xent.gates import GateOptions, load_baseline
 
     gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)

@@ -218,6 +218,11 @@ def open_source(
         return _numpy_source(path, path_to_read, fmt, classes, role)
     except pa.ArrowException as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {first_line(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+            f"offset {exc.start}); save the file as UTF-8"
+        ) from exc
     except (OSError, EOFError) as exc:
         if isinstance(exc, InputError):
             raise
@@ -259,7 +264,8 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
     import pyarrow.csv as pacsv
 
     delimiter = "\t" if fmt == "tsv" else ","
-    parse = pacsv.ParseOptions(delimiter=delimiter)
+    # Quoted values may hold line breaks; segment cuts below respect quotes too.
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     compressed = _is_compressed(path)
 
     first = pacsv.open_csv(
@@ -272,6 +278,9 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
     finally:
         first.close()
     _check_unique_names(name, schema.names)
+    # Split into byte ranges only where lines end in \n; old Mac \r-only files
+    # and compressed ones go through pyarrow's streaming reader.
+    splittable = not compressed and _ends_lines_with_newline(path)
 
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
@@ -279,10 +288,10 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
         column_types = {c: types.get(c, schema.field(c).type) for c in columns}
         convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(columns))
         try:
-            if compressed:
-                yield from _stream_csv(path, parse, convert)
+            if splittable:
+                yield from _parallel_csv(name, fmt, path, schema.names, parse, convert)
             else:
-                yield from _parallel_csv(path, schema.names, parse, convert)
+                yield from _stream_csv(path, compressed, parse, convert)
         except pa.ArrowException as exc:
             raise _csv_error(name, fmt, exc, schema.names) from exc
 
@@ -294,12 +303,18 @@ def _is_compressed(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _stream_csv(path: str, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]:
-    """One pass of pyarrow's streaming CSV reader over gzip input (which cannot be split)."""
+def _ends_lines_with_newline(path: str) -> bool:
+    with open(path, "rb") as handle:
+        sample = handle.read(SCHEMA_BYTES)
+    return b"\n" in sample or b"\r" not in sample
+
+
+def _stream_csv(path: str, compressed: bool, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]:
+    """One pass of pyarrow's streaming CSV reader (for input that cannot be split)."""
     import pyarrow.csv as pacsv
 
     reader = pacsv.open_csv(
-        pa.input_stream(path, compression="gzip"),
+        pa.input_stream(path, compression="gzip" if compressed else None),
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=parse,
         convert_options=convert,
@@ -311,13 +326,13 @@ def _stream_csv(path: str, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]
 
 
 def _parallel_csv(
-    path: str, names: Sequence[str], parse: Any, convert: Any
+    name: str, fmt: str, path: str, names: Sequence[str], parse: Any, convert: Any
 ) -> Iterator[pa.RecordBatch]:
     """Parse byte ranges of an uncompressed CSV file on every core, yielding batches in order.
 
-    The file is cut at line ends into segments of about :data:`SEGMENT_BYTES`;
-    at most two segments per thread are in flight, so memory stays bounded.
-    Like pyarrow's own default, this assumes no line breaks inside quoted values.
+    The file is cut at line ends outside quoted values into segments of about
+    :data:`SEGMENT_BYTES`; at most two segments per thread are in flight, so
+    memory stays bounded.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -335,23 +350,35 @@ def _parallel_csv(
             convert_options=convert,
         )
 
+    def result(future: Any, segment: bytes, first_row: int) -> list[pa.RecordBatch]:
+        try:
+            return list(future.result().to_batches())
+        except pa.ArrowInvalid as exc:
+            raise _locate_csv_error(name, fmt, exc, segment, first_row, names, parse) from exc
+
     threads = max(1, min(os.cpu_count() or 1, PARSE_THREADS))
-    pending: deque[Any] = deque()
+    pending: deque[tuple[Any, bytes, int]] = deque()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:
-            for segment in _segments(path):
-                pending.append(pool.submit(parse_segment, segment))
+            for segment, first_row in _segments(path):
+                pending.append((pool.submit(parse_segment, segment), segment, first_row))
                 if len(pending) >= 2 * threads:
-                    yield from pending.popleft().result().to_batches()
+                    yield from result(*pending.popleft())
             while pending:
-                yield from pending.popleft().result().to_batches()
+                yield from result(*pending.popleft())
         finally:
-            for future in pending:
+            for future, _, _ in pending:
                 future.cancel()
 
 
-def _segments(path: str) -> Iterator[bytes]:
-    """The data lines of a text file (after its header line), in chunks cut at line ends."""
+def _segments(path: str) -> Iterator[tuple[bytes, int]]:
+    """The data lines of a CSV file (after its header line) in chunks cut at record ends.
+
+    Yields each chunk with the 0-based data row it starts at. A line end inside
+    a quoted value is not a cut: a cut needs an even number of quote characters
+    before it (escaped quotes come in pairs).
+    """
+    first_row = 0
     with open(path, "rb") as handle:
         handle.readline()
         carry = b""
@@ -359,18 +386,78 @@ def _segments(path: str) -> Iterator[bytes]:
             block = handle.read(SEGMENT_BYTES)
             if not block:
                 if carry.strip():
-                    yield carry
+                    yield carry, first_row
                 return
             data = carry + block if carry else block
             cut = data.rfind(b"\n")
+            while cut >= 0 and data.count(b'"', 0, cut) % 2:
+                cut = data.rfind(b"\n", 0, cut)
             if cut < 0:
                 carry = data
                 continue
             carry = data[cut + 1 :]
-            yield data[: cut + 1]
+            segment = data[: cut + 1]
+            yield segment, first_row
+            first_row += segment.count(b"\n") if b'"' not in segment else _records(segment)
 
 
-_CONVERSION = re.compile(r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+def _records(segment: bytes) -> int:
+    """Records in a CSV segment whose quoted values may hold line breaks."""
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(
+        pa.BufferReader(segment),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["f0"], column_types={"f0": pa.string()}
+        ),
+    )
+    return int(table.num_rows)
+
+
+def _locate_csv_error(
+    name: str,
+    fmt: str,
+    exc: BaseException,
+    segment: bytes,
+    first_row: int,
+    names: Sequence[str],
+    parse: Any,
+) -> Exception:
+    """The error of a failed segment, naming the data row (found by reading it as text)."""
+    import pyarrow.csv as pacsv
+
+    match = _CONVERSION.search(str(exc))
+    if not match:
+        return _csv_error(name, fmt, exc, list(names))
+    column = names[int(match.group(1))]
+    value = match.group(3)
+    texts = (
+        pacsv.read_csv(
+            pa.BufferReader(segment),
+            read_options=pacsv.ReadOptions(column_names=list(names)),
+            parse_options=parse,
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[column], column_types={column: pa.string()}
+            ),
+        )
+        .column(0)
+        .to_pylist()
+    )
+    row = next((i for i, text in enumerate(texts) if text == value), None)
+    where = f"{describe_row(first_row + row, 1)}, " if row is not None else ""
+    from xent.errors import DataError
+
+    return DataError(
+        f"{name}: {where}column {column!r}: {value!r} is not a number; fix the value, or "
+        "leave the column out with --pred-cols"
+    )
+
+
+_CONVERSION = re.compile(
+    r"column #(\d+): (?:Row #\d+: )?CSV conversion error to (\w+): invalid value '(.*)'"
+)
 
 
 def _csv_error(name: str, fmt: str, exc: BaseException, columns: list[str]) -> Exception:
@@ -554,8 +641,12 @@ class NpyRows:
     """
 
     def __init__(self, name: str, path: str) -> None:
+        import warnings
+
         try:
-            header = np.load(path, mmap_mode="r", allow_pickle=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. a header whose shape overflows
+                header = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as exc:
             if "allow_pickle" in str(exc) or "object" in str(exc).lower():
                 raise InputError(
@@ -563,7 +654,7 @@ class NpyRows:
                     "save numbers or fixed-width strings instead (np.save(path, arr.astype(str)))"
                 ) from exc
             raise InputError(f"{name}: not a valid .npy file: {first_line(exc)}") from exc
-        except (OSError, EOFError) as exc:
+        except Exception as exc:  # a malformed header fails in many ways inside NumPy
             raise InputError(f"{name}: not a valid .npy file: {first_line(exc)}") from exc
         self.path = path
         self.shape: tuple[int, ...] = tuple(header.shape)
@@ -591,7 +682,7 @@ class NpyRows:
 
 def _load_npz(name: str, path: str) -> dict[str, np.ndarray[Any, Any]]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):
@@ -649,6 +740,8 @@ def array_source(
     Labels of shape (N,) become the column ``label``; of shape (N, K) the
     columns ``label:<class>``.
     """
+    if label is not None and label.ndim == 2 and label.shape[1] == 1:
+        label = np.asarray(label).reshape(-1)  # a column vector of labels
     arrays = {role: a for role, a in (("predictions", pred), ("labels", label)) if a is not None}
     for role, array in arrays.items():
         if array.dtype.hasobject:
@@ -704,7 +797,7 @@ def array_source(
                 chunk = blocks[role] if j is None else blocks[role][:, j]
                 target = types.get(column)
                 if target is not None and pa.types.is_floating(target):
-                    chunk = chunk.astype(np.float64)
+                    chunk = _as_numbers(name, chunk, start, column)
                 out.append(_numpy_to_arrow(np.ascontiguousarray(chunk)))
             yield pa.RecordBatch.from_arrays(out, names=list(names))
 
@@ -712,6 +805,25 @@ def array_source(
     source.label_columns = label_columns
     source.prediction_columns = prediction_columns
     return source
+
+
+def _as_numbers(
+    name: str, chunk: np.ndarray[Any, Any], start: int, column: str
+) -> np.ndarray[Any, Any]:
+    """A column as float64; text that is not a number is invalid data naming its row."""
+    if chunk.dtype.kind not in "US":
+        return chunk.astype(np.float64)
+    from xent.errors import DataError
+
+    for i, text in enumerate(chunk.tolist()):
+        try:
+            float(text)
+        except ValueError:
+            raise DataError(
+                f"{name}: {describe_row(start + i, None)}, column {column!r}: {text!r} is not "
+                "a number; predictions must be numeric"
+            ) from None
+    return chunk.astype(np.float64)
 
 
 def _numpy_to_arrow(array: np.ndarray[Any, Any]) -> pa.Array:

@@ -115,8 +115,7 @@ def _find_column(source: Source, name: str, option: str) -> str:
 
 
 def _find_label_column(source: Source, *, only_column_fallback: bool) -> str | None:
-    by_lower = {c.lower(): c for c in source.column_names}
-    found = [by_lower[n] for n in LABEL_NAMES if n in by_lower]
+    found = [c for n in LABEL_NAMES for c in source.column_names if c.lower() == n]
     if len(found) > 1:
         raise InputError(
             f"{source.name}: several columns could be the label ({', '.join(found)}); "
@@ -254,6 +253,20 @@ def resolve_layout(
             "--task multiclass needs one prediction column per class; one column is binary"
         )
 
+    if label_column is not None:
+        label_type = label_source.schema.field(label_column).type
+        if pa.types.is_dictionary(label_type):
+            label_type = label_type.value_type
+        if pa.types.is_nested(label_type) or not (
+            _is_numeric(label_type)
+            or pa.types.is_boolean(label_type)
+            or pa.types.is_string(label_type)
+            or pa.types.is_large_string(label_type)
+        ):
+            raise InputError(
+                f"{label_source.name}: column {label_column!r} holds {label_type} values; "
+                "labels must be numbers, booleans or text (one per row)"
+            )
     names = _class_names(prediction_columns, classes, predictions)
     warnings = []
     if labels is not None and not id_col and id_column is not None:

@@ -75,6 +75,7 @@ class MetricsAccumulator:
     def __init__(self, n_classes: int, bins: int = DEFAULT_BINS) -> None:
         self.n_classes = n_classes
         self.bins = bins
+        self._edges = np.linspace(0.0, 1.0, bins + 1)
         self.weight = 0.0
         self.correct = 0.0
         self.brier = 0.0
@@ -107,7 +108,9 @@ class MetricsAccumulator:
         self.correct += float(weight[right].sum())
         self.brier += float(weight @ squared)
         self.entropy += float(weight @ entropy)
-        index = np.clip((confidence * self.bins).astype(np.int64), 0, self.bins - 1)
+        # A confidence on an edge opens the bin above it; 1.0 closes the last bin.
+        index = np.searchsorted(self._edges, confidence, side="right") - 1
+        index = np.clip(index, 0, self.bins - 1)
         self.bin_weight += np.bincount(index, weights=weight, minlength=self.bins)
         self.bin_confidence += np.bincount(index, weights=weight * confidence, minlength=self.bins)
         self.bin_correct += np.bincount(index, weights=weight * right, minlength=self.bins)
@@ -151,7 +154,7 @@ class MetricsAccumulator:
             gaps = np.where(self.bin_weight > 0, np.abs(accuracy - confidence), 0.0)
             out["ece"] = float((self.bin_weight * gaps).sum() / w)
             out["calibration"] = {
-                "edges": np.linspace(0.0, 1.0, self.bins + 1).tolist(),
+                "edges": self._edges.tolist(),
                 "count": self.bin_count.tolist(),
                 "weight": self.bin_weight.tolist(),
                 "confidence": _or_none(confidence, self.bin_weight),

@@ -114,6 +114,8 @@ class Report:
     eps: float = 0.0
     version: str = ""
     metrics: dict[str, Any] | None = None
+    #: Confidence bins (edges, count, weight, confidence, accuracy) when computed.
+    calibration: dict[str, Any] | None = None
     #: Header lines before the data in the predictions file (None: not a text format).
     header_lines: int | None = None
     #: Things the user should know that do not stop scoring (printed on stderr).

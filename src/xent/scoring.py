@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from xent import engine, validation
 from xent.errors import DataError, UsageError
-from xent.io import Source, array_source, float_column, open_source
+from xent.io import Source, array_source, float_column, null_mask, numpy_view, open_source
 from xent.layout import LabelEncoder, Layout, resolve_layout
 from xent.report import (
     Aggregate,
@@ -65,6 +65,8 @@ class ScoreOptions:
     per_sample: bool = False
     metrics: tuple[str, ...] = ()
     bins: int = 15
+    #: Keep the calibration bins (for a reliability diagram) even without --metrics ece.
+    calibration: bool = False
 
     def checked(self) -> ScoreOptions:
         """Validate option values; return a copy with ``eps`` resolved to a float."""
@@ -190,6 +192,7 @@ class _Chunk:
     label: pa.Array | None = None
     targets: FloatArray | None = None
     where: Callable[[int], str] = str
+    label_where: Callable[[int], str] = str
 
 
 def score(
@@ -385,14 +388,14 @@ def _run(
         top_k=opts.top,
         histogram_edges_nats=engine.histogram_edges_nats(opts.unit),
     )
-    if opts.metrics:
+    if opts.metrics and layout.label_columns:
+        raise UsageError(
+            "--metrics needs one true class per sample (binary or multiclass labels), "
+            "not --label-cols"
+        )
+    if (opts.metrics or opts.calibration) and not layout.label_columns:
         from xent.metrics import MetricsAccumulator
 
-        if layout.label_columns:
-            raise UsageError(
-                "--metrics needs one true class per sample (binary or multiclass labels), "
-                "not --label-cols"
-            )
         accumulator.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
     class_weights = _class_weight_vector(layout, opts.class_weights)
     to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
@@ -436,7 +439,7 @@ def _score_chunk(
     if layout.label_columns:
         assert chunk.targets is not None
         targets = chunk.targets
-        validation.check_targets(targets, layout.label_columns, chunk.where, soft=layout.soft)
+        validation.check_targets(targets, layout.label_columns, chunk.label_where, soft=layout.soft)
         if layout.task == "multilabel":
             elements, n_clipped = engine.multilabel_losses(
                 targets, values, inputs=inputs, eps=opts.eps, label_smoothing=a
@@ -467,7 +470,7 @@ def _score_chunk(
             shown = classes[np.argmax(targets, axis=1)]
     else:
         assert chunk.label is not None
-        y = encoder.encode(chunk.label, chunk.where, layout.label_column or "label")
+        y = encoder.encode(chunk.label, chunk.label_where, layout.label_column or "label")
         if class_weights is not None:
             weights = weights * class_weights[y]
         if encoder.binary:
@@ -572,6 +575,9 @@ def _chunks(
         # numbers stays readable, and mapping them to classes touches each
         # distinct value once.
         types[layout.label_column] = pa.dictionary(pa.int32(), pa.string())
+    if source.format in ("csv", "tsv") and layout.id_column:
+        # Ids are text: a column that starts with numbers may hold names further down.
+        types[layout.id_column] = pa.string()
     for c in layout.label_columns:
         types[c] = pa.float64()
 
@@ -579,61 +585,60 @@ def _chunks(
     offset = 0
     for batch in source.batches(columns, types):
         n = batch.num_rows
-
-        def where(row: int, start: int = offset) -> str:
-            return f"{source.name}: {source.where(start + row)}"
-
-        label_batch = batch if labels is None else labels.take(batch, offset, where)
-        keep: npt.NDArray[np.bool_] | None = None
+        rows = np.arange(n, dtype=np.int64)
+        where = _describe(source, offset, rows)
+        label_batch, label_where = batch, where
+        if labels is not None:
+            label_batch, label_where = labels.take(batch, offset, where)
         if layout.label_column:
             ignored = encoder.ignore_mask(
                 label_batch.column(layout.label_column), opts.ignore_label
             )
             if ignored is not None:
-                keep = ~ignored
-        rows = np.arange(first_index + offset, first_index + offset + n, dtype=np.int64)
+                # Ignored rows leave before any check: their cells may be empty.
+                rows = np.flatnonzero(~ignored)
+                batch, label_batch = _take(batch, rows), _take(label_batch, rows)
+                where = _describe(source, offset, rows)
+                label_where = _renumbered(label_where, rows)
         chunk = _Chunk(
-            rows=rows,
+            rows=rows + (first_index + offset),
             values=_matrix(batch, layout.prediction_columns, where),
             weights=(
                 _vector(batch, layout.weight_column, where, "the weight")
                 if layout.weight_column
-                else np.ones(n)
+                else np.ones(len(rows))
             ),
             ids=(_id_values(batch.column(layout.id_column)) if layout.id_column else None),
             where=where,
+            label_where=label_where,
         )
         if layout.weight_column:
             validation.check_weights(chunk.weights, layout.weight_column, where)
         if layout.label_column:
             chunk.label = label_batch.column(layout.label_column)
         else:
-            chunk.targets = _matrix(label_batch, layout.label_columns, where)
-        if keep is not None:
-            chunk = _subset(chunk, keep)
+            chunk.targets = _matrix(label_batch, layout.label_columns, label_where)
         offset += n
         yield chunk, n
     if labels is not None:
         labels.finish(offset, source.name)
 
 
-def _subset(chunk: _Chunk, keep: npt.NDArray[np.bool_]) -> _Chunk:
-    positions = np.flatnonzero(keep)
-    start = int(chunk.rows[0]) if len(chunk.rows) else 0
-    where = chunk.where
+def _describe(source: Source, offset: int, rows: npt.NDArray[np.int64]) -> Callable[[int], str]:
+    """Name row i of a chunk (its rows are ``rows`` of the batch read at ``offset``)."""
 
-    def where_kept(row: int) -> str:
-        return where(int(chunk.rows[positions[row]]) - start)
+    def where(i: int) -> str:
+        return f"{source.name}: {source.where(offset + int(rows[i]))}"
 
-    return _Chunk(
-        rows=chunk.rows[positions],
-        values=chunk.values[positions],
-        weights=chunk.weights[positions],
-        ids=None if chunk.ids is None else chunk.ids.take(pa.array(positions)),
-        label=None if chunk.label is None else chunk.label.take(pa.array(positions)),
-        targets=None if chunk.targets is None else chunk.targets[positions],
-        where=where_kept,
-    )
+    return where
+
+
+def _renumbered(where: Callable[[int], str], rows: npt.NDArray[np.int64]) -> Callable[[int], str]:
+    return lambda i: where(int(rows[i]))
+
+
+def _take(batch: pa.RecordBatch | pa.Table, rows: npt.NDArray[np.int64]) -> Any:
+    return batch.take(pa.array(rows, type=pa.int64()))
 
 
 def _vector(
@@ -641,7 +646,7 @@ def _vector(
 ) -> FloatArray:
     array = batch.column(column)
     if array.null_count:
-        row = int(np.argmax(np.asarray(array.is_null().to_pylist(), dtype=bool)))
+        row = int(np.argmax(null_mask(array)))
         raise DataError(
             f"{where(row)}, column {column!r}: {what} is missing; fill the cell or drop the row"
         )
@@ -709,8 +714,10 @@ class _LabelRows:
                     )
                 positions[key] = i
 
-    def take(self, batch: pa.RecordBatch, offset: int, where: Callable[[int], str]) -> pa.Table:
-        """The label rows matching one prediction batch."""
+    def take(
+        self, batch: pa.RecordBatch, offset: int, where: Callable[[int], str]
+    ) -> tuple[pa.Table, Callable[[int], str]]:
+        """The label rows matching one prediction batch, and how to name them."""
         n = batch.num_rows
         source = self.layout.label_source
         if not self.by_id:
@@ -721,19 +728,19 @@ class _LabelRows:
                     "row per sample (or join them with --id-col)"
                 )
             self.seen[offset : offset + n] = True
-            return self.table.slice(offset, n)
+            return self.table.slice(offset, n), self._where(np.arange(offset, offset + n))
         assert self.layout.id_column is not None
         pred_ids = _string_ids(batch.column(self.layout.id_column))
         import pyarrow.compute as pc
 
         index = pc.index_in(pred_ids, value_set=self.ids)
         if index.null_count:
-            row = int(np.argmax(np.asarray(index.is_null().to_pylist(), dtype=bool)))
+            row = int(np.argmax(null_mask(index)))
             raise DataError(
                 f"{where(row)}: id {pred_ids[row].as_py()!r} has no label in {source.name}; "
                 "every prediction needs a label row with the same id"
             )
-        positions = np.asarray(index.to_pylist(), dtype=np.int64)
+        positions = numpy_view(index).astype(np.int64)
         repeated = self.seen[positions] | _repeats(positions)
         if repeated.any():
             row = int(np.argmax(repeated))
@@ -742,7 +749,11 @@ class _LabelRows:
                 "predictions; ids must be unique"
             )
         self.seen[positions] = True
-        return self.table.take(pa.array(positions))
+        return self.table.take(pa.array(positions)), self._where(positions)
+
+    def _where(self, positions: npt.NDArray[np.int64]) -> Callable[[int], str]:
+        source = self.layout.label_source
+        return lambda i: f"{source.name}: {source.where(int(positions[i]))}"
 
     def finish(self, n_pred_rows: int, pred_name: str) -> None:
         """Fail when some label row was never matched by a prediction."""
@@ -874,7 +885,8 @@ def build_report(
         inputs_detected=opts.inputs == "auto",
         n_renormalized=acc.n_renormalized,
         eps=float(opts.eps) if inputs == "probs" else 0.0,
-        metrics=(acc.metrics.result(opts.metrics, scale) if acc.metrics is not None else None),
+        metrics=(acc.metrics.result(opts.metrics, scale) if acc.metrics and opts.metrics else None),
+        calibration=(acc.metrics.result(("ece",), scale)["calibration"] if acc.metrics else None),
         header_lines=pred_source.header_lines,
         warnings=list(layout.warnings),
         version=__version__,
