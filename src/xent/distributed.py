@@ -113,7 +113,8 @@ def shard_source(shard: Shard) -> Source:
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
-        missing = [c for c in columns if c not in schema.names]
+        present = set(schema.names)
+        missing = [c for c in columns if c not in present]
         if missing:
             raise InputError(
                 f"{shard.name}: has no column {missing[0]!r}; every shard needs the same columns"

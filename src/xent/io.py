@@ -512,7 +512,8 @@ def _parquet_source(name: str, path: str) -> Source:
             shard = _shard_name(name, path, file)
             try:
                 with pq.ParquetFile(file, pre_buffer=False) as parquet:
-                    missing = [c for c in columns if c not in parquet.schema_arrow.names]
+                    present = set(parquet.schema_arrow.names)
+                    missing = [c for c in columns if c not in present]
                     if missing:
                         raise InputError(
                             f"{shard}: has no column {missing[0]!r}; every file of the "

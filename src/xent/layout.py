@@ -257,6 +257,11 @@ def resolve_layout(
         label_type = label_source.schema.field(label_column).type
         if pa.types.is_dictionary(label_type):
             label_type = label_type.value_type
+        if pa.types.is_binary(label_type) or pa.types.is_large_binary(label_type):
+            raise InputError(
+                f"{label_source.name}: column {label_column!r} holds bytes that are not UTF-8 "
+                "text; save the file as UTF-8"
+            )
         if pa.types.is_nested(label_type) or not (
             _is_numeric(label_type)
             or pa.types.is_boolean(label_type)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from xent import engine, validation
-from xent.errors import DataError, UsageError
+from xent.errors import DataError, InputError, UsageError
 from xent.io import Source, array_source, float_column, null_mask, numpy_view, open_source
 from xent.layout import LabelEncoder, Layout, resolve_layout
 from xent.report import (
@@ -363,6 +363,12 @@ def accumulate(
         accumulator, encoder = _run(source, layout, opts, inputs, sink, progress, first_index)
     except _SwitchToLogits:
         raise InputsAreLogits from None
+    except UnicodeDecodeError as exc:
+        names = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
+        raise InputError(
+            f"{names}: holds text that is not UTF-8 "
+            f"(byte {exc.object[exc.start : exc.start + 1]!r}); save the file as UTF-8"
+        ) from None
     except _RowSumsUnderAuto as pending:
         # A row not summing to 1 is only an error if the values are probabilities,
         # which --inputs auto decides from every value: look at the rest first.
