@@ -29,9 +29,8 @@ import pyarrow as pa
 from xent import engine
 from xent.errors import DataError, InputError, UsageError
 from xent.io import BATCH_ROWS, Source, _cast_batch, _parquet_files, first_line
-from xent.layout import resolve_layout
 from xent.report import Report
-from xent.scoring import InputsAreLogits, ScoreOptions, accumulate, build_report
+from xent.scoring import InputsAreLogits, ScoreOptions, accumulate, build_report, layout_of
 
 INSTALL_HINT = "pip install 'xent[dask]'"
 
@@ -138,21 +137,6 @@ def _row_count(shard: Shard) -> int:
         raise InputError(f"{shard.name}: cannot read as parquet: {first_line(exc)}") from exc
 
 
-def _layout(source: Source, opts: ScoreOptions) -> Any:
-    return resolve_layout(
-        source,
-        None,
-        task=opts.task,
-        label_col=opts.label_col,
-        label_cols=opts.label_cols,
-        pred_cols=opts.pred_cols,
-        id_col=opts.id_col,
-        weight_col=opts.weight_col,
-        pos_label=opts.pos_label,
-        classes=opts.classes,
-    )
-
-
 class ParquetSampleWriter:
     """A sample sink writing one shard's per-sample losses to one Parquet file, atomically."""
 
@@ -209,7 +193,7 @@ def score_shard(
     driver then scores every shard again as logits).
     """
     source = shard_source(shard)
-    layout = _layout(source, opts)
+    layout = layout_of(source, None, opts)
     sink = ParquetSampleWriter(per_sample_path) if per_sample_path else None
     try:
         accumulator, classes = accumulate(
@@ -255,7 +239,7 @@ def score_dask(
         raise UsageError(f"--workers must be >= 1, not {workers}")
     shards = find_shards(pattern)
     first = shard_source(shards[0])
-    layout = _layout(first, opts)
+    layout = layout_of(first, None, opts)
     if per_sample_output:
         os.makedirs(per_sample_output, exist_ok=True)
 

@@ -19,9 +19,8 @@ import numpy.typing as npt
 
 from xent import engine
 from xent.errors import UsageError
-from xent.io import open_source
-from xent.layout import LabelEncoder, resolve_layout
-from xent.scoring import ScoreOptions, _chunks, score_source
+from xent.layout import LabelEncoder
+from xent.scoring import ScoreOptions, _chunks, layout_of, open_sources, score_source
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -123,12 +122,7 @@ def explain(
     if row is not None and row < 0:
         raise UsageError(f"--row must be >= 0, not {row}")
     opts = (options or ScoreOptions()).checked()
-    pred_source = open_source(predictions, input_format=opts.input_format, classes=opts.classes)
-    label_source = None
-    if opts.labels is not None:
-        label_source = open_source(
-            opts.labels, input_format=opts.labels_format, classes=opts.classes, role="labels"
-        )
+    pred_source, label_source = open_sources(predictions, opts)
     catch = _Catch(row, None if id is None else str(id).strip())
     report = score_source(pred_source, label_source, replace(opts, top=0), sample_sink=catch)
     if catch.found is None:
@@ -141,18 +135,7 @@ def explain(
             f"{', ids from the ' + repr(report.id_column) + ' column' if report.id_column else ''})"
         )
     index, ident, label, loss, weight = catch.found
-    layout = resolve_layout(
-        pred_source,
-        label_source,
-        task=opts.task,
-        label_col=opts.label_col,
-        label_cols=opts.label_cols,
-        pred_cols=opts.pred_cols,
-        id_col=opts.id_col,
-        weight_col=opts.weight_col,
-        pos_label=opts.pos_label,
-        classes=opts.classes,
-    )
+    layout = layout_of(pred_source, label_source, opts)
     layout.classes = list(report.classes)
     values, target = _row_inputs(pred_source, layout, opts, index)
     notes = []

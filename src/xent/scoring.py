@@ -214,6 +214,12 @@ def score(
     or :class:`~xent.errors.DataError` (see :mod:`xent.errors`).
     """
     opts = replace(options or ScoreOptions(), **option_values).checked()
+    pred_source, label_source = open_sources(predictions, opts)
+    return score_source(pred_source, label_source, opts, sample_sink=sample_sink, progress=progress)
+
+
+def open_sources(predictions: str, opts: ScoreOptions) -> tuple[Source, Source | None]:
+    """Open the predictions and, when ``opts.labels`` names one, the labels file."""
     pred_source = open_source(
         predictions, input_format=opts.input_format, classes=opts.classes, role="predictions"
     )
@@ -222,7 +228,7 @@ def score(
         label_source = open_source(
             opts.labels, input_format=opts.labels_format, classes=opts.classes, role="labels"
         )
-    return score_source(pred_source, label_source, opts, sample_sink=sample_sink, progress=progress)
+    return pred_source, label_source
 
 
 def score_arrays(
@@ -279,18 +285,11 @@ def _with_column(source: Source, name: str, values: FloatArray) -> Source:
     )
 
 
-def score_source(
-    pred_source: Source,
-    label_source: Source | None,
-    opts: ScoreOptions,
-    *,
-    sample_sink: SampleSink | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> Report:
-    """Score already-opened sources (see :func:`score`); ``opts`` must be checked."""
-    layout = resolve_layout(
-        pred_source,
-        label_source,
+def layout_of(predictions: Source, labels: Source | None, opts: ScoreOptions) -> Layout:
+    """The column roles of ``predictions`` (and ``labels``) under the layout options."""
+    return resolve_layout(
+        predictions,
+        labels,
         task=opts.task,
         label_col=opts.label_col,
         label_cols=opts.label_cols,
@@ -300,6 +299,18 @@ def score_source(
         pos_label=opts.pos_label,
         classes=opts.classes,
     )
+
+
+def score_source(
+    pred_source: Source,
+    label_source: Source | None,
+    opts: ScoreOptions,
+    *,
+    sample_sink: SampleSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Score already-opened sources (see :func:`score`); ``opts`` must be checked."""
+    layout = layout_of(pred_source, label_source, opts)
     collector = _CollectSamples() if opts.per_sample else None
     sinks: list[SampleSink] = [s for s in (sample_sink, collector) if s is not None]
     sink = _Tee(sinks) if sinks else None
