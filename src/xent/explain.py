@@ -20,7 +20,7 @@ import numpy.typing as npt
 from xent import engine
 from xent.errors import UsageError
 from xent.layout import LabelEncoder
-from xent.scoring import ScoreOptions, _chunks, layout_of, open_sources, score_source
+from xent.scoring import ScoreOptions, decoded_chunks, layout_of, open_sources, score_source
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -171,7 +171,7 @@ def _row_inputs(
 ) -> tuple[FloatArray, FloatArray]:
     """The prediction values and the target distribution of input row ``index``."""
     encoder = LabelEncoder(layout)
-    for chunk, _ in _chunks(source, layout, encoder, opts):
+    for chunk, _ in decoded_chunks(source, layout, encoder, opts):
         hits = np.flatnonzero(chunk.rows == index)
         if not len(hits):
             continue

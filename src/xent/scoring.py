@@ -419,7 +419,7 @@ def _run(
     if sink is not None:
         sink.start()
     rows_done = 0
-    for chunk, n_read in _chunks(source, layout, encoder, opts, first_index):
+    for chunk, n_read in decoded_chunks(source, layout, encoder, opts, first_index):
         rows_done += n_read
         accumulator.n_ignored += n_read - len(chunk.rows)
         if len(chunk.rows):
@@ -564,7 +564,7 @@ def _checked_values(
     return values
 
 
-def _chunks(
+def decoded_chunks(
     source: Source,
     layout: Layout,
     encoder: LabelEncoder,
