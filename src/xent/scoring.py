@@ -526,6 +526,7 @@ def _checked_values(
     columns = layout.prediction_columns
     validation.check_finite(values, columns, chunk.where, "the prediction")
     if inputs == "logits":
+        validation.check_magnitude(values, columns, chunk.where, "logit")
         return values
     if inputs == "probs":
         if opts.inputs == "auto" and validation.outside_unit_interval(values):
@@ -551,6 +552,7 @@ def _checked_values(
                     raise
         return values
     validation.check_log_probabilities(values, columns, chunk.where)
+    validation.check_magnitude(values, columns, chunk.where, "log-probability")
     if values.ndim == 2 and layout.task != "multilabel":
         with np.errstate(under="ignore"):
             sums = np.exp(values).sum(axis=1)

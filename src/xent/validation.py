@@ -25,6 +25,23 @@ ROW_SUM_TOLERANCE_PER_CLASS = 1e-6
 ROW_SUM_TOLERANCE_MIN = 1e-5
 
 
+#: Largest magnitude of a logit, log-probability or weight: sums of a great many
+#: values this large (and losses of twice this) still fit in float64.
+LARGEST_VALUE = 1e150
+
+
+def check_magnitude(values: FloatArray, columns: Sequence[str], where: Where, what: str) -> None:
+    """Every value is at most :data:`LARGEST_VALUE` in magnitude."""
+    bad = np.abs(values) > LARGEST_VALUE
+    if bad.any():
+        row, col = _first_bad(bad)
+        value = values[row, col] if values.ndim == 2 else values[row]
+        raise DataError(
+            f"{where(row)}, column {columns[col]!r}: {what} {float(value):g} is too large to "
+            f"score in float64 (the limit is {LARGEST_VALUE:g}); check how the file was written"
+        )
+
+
 def row_sum_tolerance(n_classes: int) -> float:
     """How far a probability row's sum may be from 1 and still count as summing to 1."""
     return max(ROW_SUM_TOLERANCE_MIN, ROW_SUM_TOLERANCE_PER_CLASS * n_classes)
@@ -108,8 +125,15 @@ def renormalize(values: FloatArray, where: Where) -> tuple[FloatArray, int]:
 
 
 def check_weights(weights: FloatArray, column: str, where: Where) -> None:
-    """Sample weights are finite and non-negative."""
+    """Sample weights are finite, non-negative and at most :data:`LARGEST_VALUE`."""
     check_finite(weights, [column], where, "the weight")
+    if (weights > LARGEST_VALUE).any():
+        row = int(np.argmax(weights > LARGEST_VALUE))
+        raise DataError(
+            f"{where(row)}, column {column!r}: weight {float(weights[row]):g} is too large to "
+            f"sum in float64 (the limit is {LARGEST_VALUE:g}); divide every weight by the same "
+            "number, which leaves every mean unchanged"
+        )
     bad = weights < 0.0
     if bad.any():
         row = int(np.argmax(bad))
