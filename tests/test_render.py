@@ -205,7 +205,7 @@ CONTRACT_KEYS = {
     "schema", "xent", "source", "task", "inputs", "unit", "classes", "n_samples",
     "n_ignored", "aggregate", "per_class", "gates", "passed",
 }  # fmt: skip
-ADDED_KEYS = {"reference", "top", "detected", "histogram"}
+ADDED_KEYS = {"reference", "top", "detected", "histogram", "warnings"}
 
 
 @pytest.mark.parametrize("name", REPORTS)

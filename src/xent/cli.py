@@ -513,6 +513,8 @@ def explain(
 
     values = dict(locals(), top=0)
     result = explain_row(predictions, row=row, id=sample_id, options=_score_options(values))
+    for warning in result.warnings:
+        _say(f"warning: {warning}")
     if as_json:
         import json
 
@@ -654,6 +656,8 @@ def compare(
         )
         from xent.render import compare as render
 
+        for warning in dict.fromkeys(result.base.warnings + result.candidate.warnings):
+            _say(f"warning: {warning}")
         for gate in result.gates:
             if not gate.passed:
                 _say(render.failure_line(gate, result.unit))

@@ -242,6 +242,13 @@ def score_dask(
     layout = layout_of(first, None, opts)
     if per_sample_output:
         os.makedirs(per_sample_output, exist_ok=True)
+        if any(not name.startswith(".") for name in os.listdir(per_sample_output)):
+            raise UsageError(
+                f"--per-sample-output {per_sample_output}: the directory is not empty; give a "
+                "new or empty one, so that it holds exactly this run's files"
+            )
+    # Workers report a failed task with a traceback in the log; xent reports it in one line.
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
     import distributed
 
@@ -254,9 +261,10 @@ def score_dask(
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,
         )
     client: Any = dist.Client(cluster if cluster is not None else scheduler)
+    outputs: list[str | None] = [None] * len(shards)
     try:
         counts = client.gather(client.map(_row_count, shards, pure=True))
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
@@ -269,6 +277,12 @@ def score_dask(
         if any(status == "logits" for status, *_ in results):
             inputs = "logits"
             results = _run_all(client, shards, opts, inputs, offsets, outputs)
+    except BaseException:
+        # No partial per-sample dataset is left looking complete.
+        for path in outputs:
+            if path is not None and os.path.exists(path):
+                os.remove(path)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -40,6 +40,7 @@ class Explanation:
     loss: float
     weight: float
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The explanation as a JSON-ready object (schema ``xent.explain/1``)."""
@@ -161,6 +162,7 @@ def explain(
         loss=loss,
         weight=weight,
         notes=notes,
+        warnings=list(report.warnings),
     )
     _write_steps(explanation, values, target, layout.classes, opts, report.inputs)
     return explanation

@@ -278,9 +278,11 @@ def _csv_source(name: str, path: str, fmt: str) -> Source:
     finally:
         first.close()
     _check_unique_names(name, schema.names)
-    # Split into byte ranges only where lines end in \n; old Mac \r-only files
-    # and compressed ones go through pyarrow's streaming reader.
-    splittable = not compressed and _ends_lines_with_newline(path)
+    # Split into byte ranges only where lines end in \n and the first block has no
+    # quote characters (a quote inside an unquoted value would mislead the cut
+    # finder); \r-only, quoted and compressed files go through pyarrow's
+    # streaming reader.
+    splittable = not compressed and _plain_lines(path)
 
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
@@ -303,10 +305,13 @@ def _is_compressed(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _ends_lines_with_newline(path: str) -> bool:
+def _plain_lines(path: str) -> bool:
     with open(path, "rb") as handle:
         sample = handle.read(SCHEMA_BYTES)
-    return b"\n" in sample or b"\r" not in sample
+    if b"\n" not in sample and b"\r" in sample:
+        return False
+    body = sample[sample.find(b"\n") + 1 :]  # the header may quote its names
+    return b'"' not in body
 
 
 def _stream_csv(path: str, compressed: bool, parse: Any, convert: Any) -> Iterator[pa.RecordBatch]:
@@ -360,7 +365,7 @@ def _parallel_csv(
     pending: deque[tuple[Any, bytes, int]] = deque()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:
-            for segment, first_row in _segments(path):
+            for segment, first_row in _segments(path, parse.delimiter):
                 pending.append((pool.submit(parse_segment, segment), segment, first_row))
                 if len(pending) >= 2 * threads:
                     yield from result(*pending.popleft())
@@ -371,7 +376,7 @@ def _parallel_csv(
                 future.cancel()
 
 
-def _segments(path: str) -> Iterator[tuple[bytes, int]]:
+def _segments(path: str, delimiter: str) -> Iterator[tuple[bytes, int]]:
     """The data lines of a CSV file (after its header line) in chunks cut at record ends.
 
     Yields each chunk with the 0-based data row it starts at. A line end inside
@@ -398,17 +403,18 @@ def _segments(path: str) -> Iterator[tuple[bytes, int]]:
             carry = data[cut + 1 :]
             segment = data[: cut + 1]
             yield segment, first_row
-            first_row += segment.count(b"\n") if b'"' not in segment else _records(segment)
+            quoted = b'"' in segment
+            first_row += _records(segment, delimiter) if quoted else segment.count(b"\n")
 
 
-def _records(segment: bytes) -> int:
+def _records(segment: bytes, delimiter: str) -> int:
     """Records in a CSV segment whose quoted values may hold line breaks."""
     import pyarrow.csv as pacsv
 
     table = pacsv.read_csv(
         pa.BufferReader(segment),
         read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             include_columns=["f0"], column_types={"f0": pa.string()}
         ),

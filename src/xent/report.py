@@ -176,6 +176,7 @@ class Report:
             out["metrics"] = self.metrics
         if self.per_sample is not None:
             out["per_sample"] = [_sample_dict(s) for s in self.per_sample]
+        out["warnings"] = list(self.warnings)
         out["gates"] = [
             {"gate": g.gate, "value": g.value, "threshold": g.threshold, "passed": g.passed}
             for g in self.gates

@@ -69,3 +69,8 @@ def metric_rows(metrics: dict[str, Any] | None, unit: str) -> list[tuple[str, st
             (f"loss share: uncertain (p < {cut:g})", percent(split["uncertain"])),
         ]
     return rows
+
+
+def uniform_label(task: str) -> str:
+    """What the uniform reference predicts: 1/K per class, or 1/2 per label (multilabel)."""
+    return "uniform (1/2 per label)" if task == "multilabel" else "uniform (1/K each)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from xent.render._format import count, metric_rows, number, percent
+from xent.render._format import count, metric_rows, number, percent, uniform_label
 from xent.report import Report
 
 _SPECIAL = re.compile(r"([\\`*|<>\[\]])")
@@ -44,7 +44,10 @@ def _summary(report: Report) -> str:
     rows += [
         ["**loss**", f"**{number(report.aggregate.loss)}**{unit}"],
         ["perplexity", number(report.aggregate.perplexity)],
-        ["uniform reference (1/K each)", number(report.reference.uniform) + unit],
+        [
+            uniform_label(report.task).replace("uniform", "uniform reference"),
+            number(report.reference.uniform) + unit,
+        ],
         ["prior reference (label entropy)", number(report.reference.prior) + unit],
         ["D² (1 − loss / prior)", number(report.reference.d2)],
     ]

@@ -19,7 +19,7 @@ from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
-from xent.render._format import count, edge, metric_rows, number, percent
+from xent.render._format import count, edge, metric_rows, number, percent, uniform_label
 from xent.report import Report
 
 SHARE_BAR_WIDTH = 20
@@ -157,7 +157,7 @@ def _aggregate(report: Report, width: int) -> RenderableType:
         ("perplexity", number(agg.perplexity)),
     ]
     right = [
-        ("uniform (1/K each)", number(ref.uniform) + unit),
+        (uniform_label(report.task), number(ref.uniform) + unit),
         ("prior (label entropy)", number(ref.prior) + unit),
         ("D² (1 − loss / prior)", number(ref.d2)),
         ("", ""),
