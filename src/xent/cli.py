@@ -762,7 +762,7 @@ class _Engine:
     ) -> None:
         if name not in ("local", "dask"):
             raise UsageError(f"--engine must be local or dask, not {name!r}")
-        if name == "local" and (scheduler or workers or per_sample_output):
+        if name == "local" and any(v is not None for v in (scheduler, workers, per_sample_output)):
             raise UsageError("--scheduler, --workers and --per-sample-output need --engine dask")
         if name == "dask" and output_format is OutputFormat.csv:
             raise UsageError(

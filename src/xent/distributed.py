@@ -15,6 +15,7 @@ writes one Parquet file per shard.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -31,6 +32,7 @@ from xent.errors import DataError, InputError, UsageError
 from xent.io import BATCH_ROWS, Source, _cast_batch, _parquet_files, first_line
 from xent.report import Report
 from xent.scoring import InputsAreLogits, ScoreOptions, accumulate, build_report, layout_of
+from xent.validation import RowSumError
 
 INSTALL_HINT = "pip install 'xent[dask]'"
 
@@ -65,7 +67,8 @@ def find_shards(pattern: str) -> list[Shard]:
         files = [f for f in files if os.path.isfile(f)]
     if not files:
         raise InputError(f"{pattern}: no Parquet files found (give a directory or a glob)")
-    return [Shard(f, f) for f in files]
+    # Workers may run elsewhere: they get absolute paths; people see the paths as given.
+    return [Shard(os.path.abspath(f), f) for f in files]
 
 
 def _remote_shards(url: str) -> list[Shard]:
@@ -170,6 +173,13 @@ class ParquetSampleWriter:
 
     def close(self, *, publish: bool) -> None:
         """Finish the file and move it into place (or drop it)."""
+        if publish and self.writer is None:  # no scored rows: an empty file all the same
+            import pyarrow.parquet as pq
+
+            empty = pa.schema(
+                [("index", pa.int64()), ("label", pa.string()), ("loss", pa.float64())]
+            )
+            self.writer = pq.ParquetWriter(self.temp, empty)
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -185,12 +195,14 @@ def score_shard(
     inputs: str,
     first_index: int,
     per_sample_path: str | None = None,
-) -> tuple[str, engine.Accumulator | None, list[str], list[str]]:
+) -> tuple[str, Any, list[str], list[str]]:
     """Score one shard on a worker.
 
     Returns ``(status, accumulator, classes, prediction_columns)``; status is
     ``"logits"`` when ``--inputs auto`` found the values are logits (the
-    driver then scores every shard again as logits).
+    driver then scores every shard again as logits), and ``"rowsum"`` (with
+    the error in place of the accumulator) when rows do not sum to 1 under
+    ``--inputs auto``.
     """
     source = shard_source(shard)
     layout = layout_of(source, None, opts)
@@ -203,6 +215,13 @@ def score_shard(
         if sink is not None:
             sink.close(publish=False)
         return "logits", None, [], list(layout.prediction_columns)
+    except RowSumError as error:
+        if sink is not None:
+            sink.close(publish=False)
+        if opts.inputs == "auto" and inputs == "probs":
+            # Not an error yet: another shard may show that the values are logits.
+            return "rowsum", error, [], list(layout.prediction_columns)
+        raise
     except BaseException:
         if sink is not None:
             sink.close(publish=False)
@@ -240,7 +259,17 @@ def score_dask(
     shards = find_shards(pattern)
     first = shard_source(shards[0])
     layout = layout_of(first, None, opts)
+    # Every shard is read with the columns found in the first, never its own guess.
+    shard_opts = replace(
+        opts,
+        pred_cols=",".join(layout.prediction_columns),
+        label_col=layout.label_column,
+        id_col=layout.id_column,
+    )
     if per_sample_output:
+        if "://" in per_sample_output:
+            raise UsageError("--per-sample-output must be a local (or shared) directory path")
+        per_sample_output = os.path.abspath(per_sample_output)
         os.makedirs(per_sample_output, exist_ok=True)
         if any(not name.startswith(".") for name in os.listdir(per_sample_output)):
             raise UsageError(
@@ -255,38 +284,46 @@ def score_dask(
     # distributed has no type annotations: go through Any.
     dist: Any = distributed
     cluster: Any = None
-    if scheduler is None:
-        cluster = dist.LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,
-        )
-    client: Any = dist.Client(cluster if cluster is not None else scheduler)
-    outputs: list[str | None] = [None] * len(shards)
+    outputs: list[str | None] = [
+        os.path.join(per_sample_output, f"part-{i:05d}.parquet") if per_sample_output else None
+        for i in range(len(shards))
+    ]
+    failed = True
     try:
-        counts = client.gather(client.map(_row_count, shards, pure=True))
-        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-        outputs = [
-            os.path.join(per_sample_output, f"part-{i:05d}.parquet") if per_sample_output else None
-            for i in range(len(shards))
-        ]
-        inputs = "probs" if opts.inputs == "auto" else opts.inputs
-        results = _run_all(client, shards, opts, inputs, offsets, outputs)
-        if any(status == "logits" for status, *_ in results):
-            inputs = "logits"
-            results = _run_all(client, shards, opts, inputs, offsets, outputs)
-    except BaseException:
-        # No partial per-sample dataset is left looking complete.
-        for path in outputs:
-            if path is not None and os.path.exists(path):
-                os.remove(path)
-        raise
+        if scheduler is None:
+            cluster = dist.LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # any free port: never clash with another cluster
+                silence_logs=logging.CRITICAL,
+            )
+        try:
+            client: Any = dist.Client(cluster if cluster is not None else scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                f"cannot reach the Dask scheduler at {scheduler} ({first_line(exc)}); check "
+                "the address and that the scheduler is running"
+            ) from None
+        try:
+            counts = _gather(client, client.map(_row_count, shards, pure=True), shards)
+            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+            inputs = "probs" if opts.inputs == "auto" else opts.inputs
+            results = _run_all(client, shards, shard_opts, inputs, offsets, outputs)
+            if any(status == "logits" for status, *_ in results):
+                inputs = "logits"
+                results = _run_all(client, shards, shard_opts, inputs, offsets, outputs)
+            for status, error, *_ in results:
+                if status == "rowsum":
+                    raise error
+            failed = False
+        finally:
+            client.close()
     finally:
-        client.close()
         if cluster is not None:
             cluster.close()
+        if per_sample_output:
+            _tidy(per_sample_output, outputs, failed)
     merged = engine.Accumulator(
         layout.n_classes,
         top_k=opts.top,
@@ -308,6 +345,31 @@ def score_dask(
     return build_report(source, None, layout, classes, opts, inputs, merged)
 
 
+def _tidy(directory: str, outputs: list[str | None], failed: bool) -> None:
+    """Remove temporary files (from workers that died); after a failure, every part file."""
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if ".parquet.tmp-" in name or (failed and path in outputs):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _gather(client: Any, futures: list[Any], shards: list[Shard]) -> list[Any]:
+    """Results of the futures; a task whose workers kept dying names its shard."""
+    from distributed import KilledWorker
+
+    try:
+        return list(client.gather(futures))
+    except KilledWorker:
+        for future, shard in zip(futures, shards, strict=True):
+            if future.status == "error":
+                raise InputError(
+                    f"{shard.name}: the workers scoring this shard died repeatedly (out of "
+                    "memory?); give the workers more memory or split the shard"
+                ) from None
+        raise
+
+
 def _run_all(
     client: Any,
     shards: list[Shard],
@@ -315,7 +377,7 @@ def _run_all(
     inputs: str,
     offsets: list[int],
     outputs: list[str | None],
-) -> list[tuple[str, engine.Accumulator | None, list[str], list[str]]]:
+) -> list[tuple[str, Any, list[str], list[str]]]:
     futures = client.map(
         score_shard,
         shards,
@@ -325,10 +387,11 @@ def _run_all(
         outputs,
         pure=False,
     )
-    results: list[tuple[str, engine.Accumulator | None, list[str], list[str]]] = client.gather(
-        futures
-    )
-    return results
+    try:
+        return _gather(client, futures, shards)
+    except BaseException:
+        client.cancel(futures)  # shards still running publish nothing more
+        raise
 
 
 def _merge_classes(

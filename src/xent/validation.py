@@ -101,12 +101,16 @@ def check_log_probabilities(values: FloatArray, columns: Sequence[str], where: W
         )
 
 
+class RowSumError(DataError):
+    """Probability rows that do not sum to 1 (an error only if they are probabilities)."""
+
+
 def check_row_sums(sums: FloatArray, n_classes: int, where: Where, *, what: str, fix: str) -> None:
     """Every row sum is 1 within :func:`row_sum_tolerance`."""
     bad = np.abs(sums - 1.0) > row_sum_tolerance(n_classes)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(
+        raise RowSumError(
             f"{where(row)}: {what} sum to {sums[row]:.6g}, not 1 "
             f"(tolerance {row_sum_tolerance(n_classes):g}); {fix}"
         )
