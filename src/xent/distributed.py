@@ -143,8 +143,9 @@ def _row_count(shard: Shard) -> int:
 class ParquetSampleWriter:
     """A sample sink writing one shard's per-sample losses to one Parquet file, atomically."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, id_type: pa.DataType | None = None) -> None:
         self.path = path
+        self.id_type = id_type
         self.temp = f"{path}.tmp-{os.getpid()}"
         self.writer: Any = None
 
@@ -176,8 +177,9 @@ class ParquetSampleWriter:
         if publish and self.writer is None:  # no scored rows: an empty file all the same
             import pyarrow.parquet as pq
 
+            ident = [("id", self.id_type)] if self.id_type is not None else []
             empty = pa.schema(
-                [("index", pa.int64()), ("label", pa.string()), ("loss", pa.float64())]
+                [("index", pa.int64()), *ident, ("label", pa.string()), ("loss", pa.float64())]
             )
             self.writer = pq.ParquetWriter(self.temp, empty)
         if self.writer is not None:
@@ -206,7 +208,12 @@ def score_shard(
     """
     source = shard_source(shard)
     layout = layout_of(source, None, opts)
-    sink = ParquetSampleWriter(per_sample_path) if per_sample_path else None
+    sink = None
+    if per_sample_path:
+        id_type = source.schema.field(layout.id_column).type if layout.id_column else None
+        if id_type is not None and pa.types.is_dictionary(id_type):
+            id_type = id_type.value_type
+        sink = ParquetSampleWriter(per_sample_path, id_type)
     try:
         accumulator, classes = accumulate(
             source, layout, opts, inputs, first_index=first_index, sink=sink
@@ -262,7 +269,7 @@ def score_dask(
     # Every shard is read with the columns found in the first, never its own guess.
     shard_opts = replace(
         opts,
-        pred_cols=",".join(layout.prediction_columns),
+        pred_cols=",".join(glob.escape(c) for c in layout.prediction_columns),
         label_col=layout.label_column,
         id_col=layout.id_column,
     )
