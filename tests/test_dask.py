@@ -279,6 +279,22 @@ def _brackets(directory: Path) -> Path:
     return _write(directory, shards, schema)
 
 
+def _odd_names(directory: Path) -> Path:
+    """Prediction columns named with a comma and with leading or trailing spaces."""
+    rng = np.random.default_rng(23)
+    names = ["p,0", " p1", "p2 "]
+    sizes = [15, 1, 0, 30, 6, 44, 9, 2, 25]
+    shards = []
+    for n in sizes:
+        y = rng.integers(0, 3, n)
+        p = _multiclass(rng, y, 3)
+        columns: dict[str, Any] = {"label": y}
+        columns.update({name: p[:, j] for j, name in enumerate(names)})
+        shards.append(columns)
+    schema = pa.schema([("label", pa.int64())] + [(name, pa.float64()) for name in names])
+    return _write(directory, shards, schema)
+
+
 DATASETS: dict[str, Callable[[Path], Path]] = {
     "animals": _animals,
     "digits": _digits,
@@ -287,6 +303,7 @@ DATASETS: dict[str, Callable[[Path], Path]] = {
     "scores3": _scores3,
     "tags": _tags,
     "brackets": _brackets,
+    "odd_names": _odd_names,
 }
 
 
@@ -396,6 +413,7 @@ PARITY = [
     pytest.param("tags", {"label_cols": "y_*", "task": "multilabel"}, id="multilabel"),
     pytest.param("scores3", {}, id="multiclass-logits-in-a-late-shard"),
     pytest.param("brackets", {}, id="prediction-columns-with-glob-characters"),
+    pytest.param("odd_names", {}, id="prediction-columns-with-commas-and-spaces"),
 ]
 
 

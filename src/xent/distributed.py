@@ -269,7 +269,7 @@ def score_dask(
     # Every shard is read with the columns found in the first, never its own guess.
     shard_opts = replace(
         opts,
-        pred_cols=",".join(glob.escape(c) for c in layout.prediction_columns),
+        pred_cols=tuple(layout.prediction_columns),
         label_col=layout.label_column,
         id_col=layout.id_column,
     )

@@ -164,7 +164,7 @@ def resolve_layout(
     task: str = "auto",
     label_col: str | None = None,
     label_cols: str | None = None,
-    pred_cols: str | None = None,
+    pred_cols: str | Sequence[str] | None = None,
     id_col: str | None = None,
     weight_col: str | None = None,
     pos_label: str | None = None,
@@ -218,8 +218,11 @@ def resolve_layout(
 
     # Prediction columns.
     reserved = {c for c in (label_column, id_column, weight_column) if c} | set(label_columns)
-    if pred_cols:
+    if isinstance(pred_cols, str) and pred_cols:
         prediction_columns = _select_columns(predictions, pred_cols, "--pred-cols")
+    elif pred_cols:
+        # Exact names (not patterns), e.g. the columns another shard was read with.
+        prediction_columns = [_find_column(predictions, c, "--pred-cols") for c in pred_cols]
     elif predictions.prediction_columns:
         prediction_columns = list(predictions.prediction_columns)
     else:

@@ -48,7 +48,8 @@ class ScoreOptions:
     labels_format: str | None = None
     label_col: str | None = None
     label_cols: str | None = None
-    pred_cols: str | None = None
+    #: A comma list or glob of column names, or a sequence of exact names.
+    pred_cols: str | Sequence[str] | None = None
     id_col: str | None = None
     weight_col: str | None = None
     pos_label: str | None = None
