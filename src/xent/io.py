@@ -92,7 +92,7 @@ BLOCK_BYTES = 1 << 22
 #: Bytes read to infer the column types of a CSV file.
 SCHEMA_BYTES = 1 << 18
 #: Bytes of an uncompressed CSV file parsed as one unit by one thread.
-SEGMENT_BYTES = 1 << 20
+SEGMENT_BYTES = 1 << 21
 #: Most threads parsing CSV segments at once.
 PARSE_THREADS = 4
 
