@@ -199,6 +199,11 @@ def _f(value: float) -> str:
     return text if "e" not in text else f"{value:.3e}"
 
 
+def _sigmoid(z: float) -> float:
+    """The probability of a logit, σ(z) = 1 / (1 + e^(-z)) (0 where e^(-z) overflows)."""
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
 def _signed(value: float) -> str:
     """A number to subtract: negative ones in parentheses (``2 - (-1)``)."""
     text = _f(value)
@@ -252,7 +257,7 @@ def _binary_steps(
     out.formula = "H = -[y·ln(p) + (1 - y)·ln(1 - p)]"
     if inputs == "logits":
         out.formula += ", p = σ(z) = 1 / (1 + e^(-z))"
-        p = 1.0 / (1.0 + math.exp(-value)) if value > -700 else 0.0
+        p = _sigmoid(value)
         out.steps.append(f"p = σ({_f(value)}) = {_f(p)}")
         out.steps.append(
             f"ln(p) = -softplus(-z) = {_f(-float(engine._softplus(np.array([-value]))[0]))}, "
@@ -345,7 +350,7 @@ def _multilabel_steps(
     )
     for k, name in enumerate(classes):
         if inputs == "logits":
-            p = 1.0 / (1.0 + math.exp(-values[k])) if values[k] > -700 else 0.0
+            p = _sigmoid(float(values[k]))
         elif inputs == "log-probs":
             p = math.exp(values[k])
         else:
