@@ -294,6 +294,7 @@ def score(
     predictions: Annotated[
         str,
         typer.Argument(
+            metavar="PREDICTIONS",
             help="Predictions file (CSV, TSV, .gz, Parquet file or directory, NPY, NPZ, "
             "Arrow/Feather, JSON Lines), or - for standard input.",
             show_default=False,
@@ -462,7 +463,10 @@ def score(
 def explain(
     predictions: Annotated[
         str,
-        typer.Argument(help="Predictions file (any input format), or - for standard input."),
+        typer.Argument(
+            metavar="PREDICTIONS",
+            help="Predictions file (any input format), or - for standard input.",
+        ),
     ],
     row: Annotated[
         int | None,
@@ -561,9 +565,15 @@ def _score_options(values: dict[str, Any]) -> Any:
 
 @app.command(no_args_is_help=True)
 def compare(
-    base: Annotated[str, typer.Argument(help="Predictions of the base model (any input format).")],
+    base: Annotated[
+        str,
+        typer.Argument(metavar="BASE", help="Predictions of the base model (any input format)."),
+    ],
     candidate: Annotated[
-        str, typer.Argument(help="Predictions of the candidate model, for the same samples.")
+        str,
+        typer.Argument(
+            metavar="CANDIDATE", help="Predictions of the candidate model, for the same samples."
+        ),
     ],
     labels: _Labels = None,
     input_format: _InputFormat = None,
