@@ -23,7 +23,6 @@ probability and the prediction its class):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -182,11 +181,3 @@ def _xlogx(p: FloatArray) -> FloatArray:
 def _or_none(values: FloatArray, weight: FloatArray) -> list[float | None]:
     """Per-bin values, with None for empty bins."""
     return [float(v) if w > 0 else None for v, w in zip(values, weight, strict=True)]
-
-
-@dataclass(frozen=True)
-class MetricsRequest:
-    """Which context metrics to compute, and with how many calibration bins."""
-
-    names: tuple[str, ...] = ()
-    bins: int = DEFAULT_BINS

@@ -8,7 +8,6 @@ offending value.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -165,8 +164,3 @@ def check_targets(targets: FloatArray, columns: Sequence[str], where: Where, *, 
             what="the target probabilities",
             fix="soft labels must be a distribution over the classes",
         )
-
-
-def first_null(mask: npt.NDArray[np.bool_] | Any) -> int:
-    """Index of the first True in a boolean mask."""
-    return int(np.argmax(mask))
