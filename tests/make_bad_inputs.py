@@ -36,8 +36,8 @@ WIDE_CLASSES = 10_000
 WIDE_ROWS = 5
 
 #: The uncompressed CSV reader cuts files into segments of this many bytes
-#: (``xent.io.SEGMENT_BYTES``) and infers column types from the first
-#: ``xent.io.SCHEMA_BYTES``; the "late" inputs put their trouble beyond both.
+#: (``xent.limits.SEGMENT_BYTES``) and infers column types from the first
+#: ``xent.limits.SCHEMA_BYTES``; the "late" inputs put their trouble beyond both.
 SEGMENT_BYTES = 1 << 20
 SCHEMA_BYTES = 1 << 18
 

@@ -725,7 +725,7 @@ def test_csv_output(invoke: Invoke, tmp_path: Path) -> None:
 
     base, cand = noisy_pair(tmp_path, mean=0.02, n=10)
     code, out, _ = invoke(["compare", base, cand, "--format", "csv"])
-    assert out.splitlines()[0] == "index,label,base,candidate,difference"
+    assert out.splitlines()[0] == "index,id,label,base,candidate,difference"
     assert len(out.splitlines()) == 11
 
 

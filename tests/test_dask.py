@@ -42,7 +42,7 @@ from xent.distributed import score_dask  # imports Dask only when called
 from xent.errors import UsageError
 from xent.metrics import METRICS
 from xent.report import Report
-from xent.scoring import ScoreOptions
+from xent.options import ScoreOptions
 
 distributed = pytest.importorskip("distributed")
 
@@ -555,7 +555,13 @@ def test_per_sample_output_is_one_file_per_shard_and_matches_csv(
     expected = pacsv.read_csv(
         pa.py_buffer(csv_out.encode()),
         convert_options=pacsv.ConvertOptions(
-            column_types={"index": pa.int64(), "label": pa.string(), "loss": pa.float64()}
+            column_types={
+                "index": pa.int64(),
+                "id": pa.string(),
+                "label": pa.string(),
+                "loss": pa.float64(),
+            },
+            strings_can_be_null=True,  # an empty id is no id
         ),
     )
     assert table.column_names == expected.column_names
@@ -911,7 +917,7 @@ def test_the_base_install_never_imports_dask(datasets: dict[str, Path], tmp_path
     code = textwrap.dedent(
         f"""
         import sys
-        import xent.cli, xent.scoring
+        import xent.cli, xent.pipeline
         for args in (
             ["score", {str(datasets["animals"])!r}, "--format", "json", "--weight-col", "w"],
             ["score", {str(datasets["digits"])!r}, "--ignore-label", "-100"],

@@ -1,4 +1,4 @@
-"""Property tests of the numeric core (``xent.engine``) and of ``score_arrays``.
+"""Property tests of the numeric core (``xent.loss``, ``xent.accumulate``) and of ``score_arrays``.
 
 Loss is non-negative, does not depend on row order, comes out the same whether
 the rows are scored at once or in chunks merged afterwards, and every figure of
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import xent
-import xent.io
-from xent import engine
+import xent.limits
+from xent import accumulate
+from xent import loss as engine
 
 SETTINGS = settings(max_examples=60, deadline=None)
 TIGHT = 1e-12
@@ -167,7 +168,7 @@ def test_per_sample_losses_follow_their_rows(
 
 
 def _fill(
-    acc: engine.Accumulator,
+    acc: accumulate.Accumulator,
     y: np.ndarray,
     values: np.ndarray,
     w: np.ndarray,
@@ -175,14 +176,11 @@ def _fill(
     inputs: str,
 ) -> np.ndarray:
     """Add one chunk to ``acc`` the way scoring does for hard multiclass labels."""
-    k = values.shape[1]
-    result = engine.multiclass_losses(y, values, inputs=inputs)
-    acc.add_class_sums(
-        *engine.class_sums(y, result.loss, w, k), np.bincount(y, weights=w, minlength=k)
-    )
-    acc.n_clipped += result.n_clipped
-    acc.add_samples(result.loss, first_index=first, labels=[str(c) for c in y])
-    return result.loss
+    plan = engine.LossPlan(task="multiclass", n_classes=values.shape[1], inputs=inputs)
+    scored = engine.score_chunk(plan, values, w, y=y)
+    index = np.arange(first, first + len(y), dtype=np.int64)
+    acc.add(scored, index=index, labels=np.array([str(c) for c in y], dtype=object))
+    return scored.loss
 
 
 @st.composite
@@ -199,19 +197,19 @@ def test_chunked_accumulators_merge_into_the_whole(
     problem, cuts, top_k, inputs = args
     k, y, w = problem["k"], problem["y"], problem["w"]
     values = _values(problem, inputs)
-    whole = engine.Accumulator(k, top_k=top_k)
+    whole = accumulate.Accumulator(k, top_k=top_k)
     whole_loss = _fill(whole, y, values, w, 0, inputs)
 
     parts = []
     chunk_losses = []
     for lo, hi in itertools.pairwise(cuts):
-        acc = engine.Accumulator(k, top_k=top_k)
+        acc = accumulate.Accumulator(k, top_k=top_k)
         chunk_losses.append(_fill(acc, y[lo:hi], values[lo:hi], w[lo:hi], lo, inputs))
         parts.append(acc)
     np.testing.assert_array_equal(np.concatenate(chunk_losses), whole_loss)
     if reverse:
         parts.reverse()
-    merged = engine.Accumulator(k, top_k=top_k)
+    merged = accumulate.Accumulator(k, top_k=top_k)
     for part in parts:
         merged.merge(part)
 
@@ -346,7 +344,7 @@ def test_score_arrays_in_batches_equals_one_batch(
 ) -> None:
     problem, batch_rows, inputs, weighted = args
     whole = _score(problem, inputs, weighted)
-    with mock.patch.object(xent.io, "BATCH_ROWS", batch_rows):
+    with mock.patch.object(xent.limits, "rows_per_chunk", lambda row_bytes: batch_rows):
         chunked = _score(problem, inputs, weighted)
     assert close(chunked.aggregate.loss, whole.aggregate.loss)
     assert close(chunked.aggregate.sum, whole.aggregate.sum)

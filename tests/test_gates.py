@@ -251,16 +251,19 @@ def test_baseline_in_bits_against_a_run_in_bits(invoke: Invoke, tmp_path: Path) 
     assert data["gates"][0]["value"] == pytest.approx(INCREASE / math.log(2), rel=1e-12)
 
 
-def test_baseline_with_an_infinite_loss_is_read(invoke: Invoke, tmp_path: Path) -> None:
+def test_baseline_with_an_infinite_loss_is_refused(invoke: Invoke, tmp_path: Path) -> None:
+    """A gate against an infinite baseline loss would pass for any loss: refused (exit 3)."""
     text = MULTICLASS.replace("c,bird,0.2,0.2,0.6", "c,bird,0.5,0.5,0.0")
     baseline = save_baseline(invoke, tmp_path, text, "--eps", "0")
     assert json.loads((tmp_path / baseline).read_text())["aggregate"]["loss"] == "inf"
     preds = write(tmp_path, "preds.csv", MULTICLASS)
-    code, data, err = gate_json(
-        invoke, ["score", preds, "--baseline", baseline, "--max-increase", "0"]
+    code, out, err = invoke(["score", preds, "--baseline", baseline, "--max-increase", "0"])
+    assert code == 3
+    assert out == ""
+    assert err == (
+        f"xent: error: {baseline}: the baseline's loss is 'inf'; a gate against it would pass "
+        "for any loss, so it needs a finite loss >= 0\n"
     )
-    assert (code, err) == (0, "")
-    assert data["gates"][0]["value"] == "-inf"
 
 
 # --- several gates, JSON entries ---------------------------------------------------

@@ -24,9 +24,9 @@ from scipy import special, stats
 from sklearn.metrics import accuracy_score, brier_score_loss
 
 import xent
-import xent.io
+import xent.limits
 from xent.metrics import CONFIDENT, METRICS
-from xent.render._format import metric_rows
+from xent.render.text import metric_rows
 
 Result = tuple[int, str, str]
 Invoke = Callable[[Sequence[str]], Result]
@@ -331,7 +331,7 @@ def test_chunked_equals_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, i
         return report.metrics, len(chunks)
 
     whole, n_whole = run()
-    monkeypatch.setattr(xent.io, "BATCH_ROWS", 97)
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 97)
     chunked, n_chunked = run()
     assert n_whole == 1
     assert n_chunked == math.ceil(5003 / 97)

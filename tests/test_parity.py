@@ -22,7 +22,7 @@ from scipy.special import log_expit, log_softmax
 from sklearn.metrics import d2_log_loss_score, log_loss
 
 import xent
-import xent.io
+import xent.limits
 
 REL = 1e-9
 EPS = float(np.finfo(np.float64).eps)
@@ -462,10 +462,13 @@ def test_huge_logits_are_finite_and_exact() -> None:
     assert [s.loss for s in binary.per_sample] == approx(refb.tolist())
 
 
-def test_auto_detects_logits_in_a_later_batch_npy(tmp_path: Path) -> None:
+def test_auto_detects_logits_in_a_later_batch_npy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file bigger than one batch (65536 rows) whose first batch looks like
     probabilities and whose last batch holds a logit > 1."""
-    n = xent.io.BATCH_ROWS + 1000
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 65_536)
+    n = 70_000
     rng = np.random.default_rng(11)
     z = rng.uniform(0.0, 1.0, n)
     z[-5] = 7.5
@@ -485,8 +488,8 @@ def test_auto_detects_multiclass_logits_in_a_later_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     """First chunk: valid probability rows; a later chunk: logits."""
-    monkeypatch.setattr(xent.io, "BATCH_ROWS", 64)
-    monkeypatch.setattr(xent.io, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 64)
+    monkeypatch.setattr(xent.limits, "BLOCK_BYTES", 4096)
     rng = np.random.default_rng(12)
     n = 1500
     Z = rng.dirichlet(np.ones(3), size=n)
@@ -510,7 +513,7 @@ def test_auto_detects_logits_when_first_chunk_is_in_unit_interval_but_not_normal
     """§2: probabilities only when *every* value lies in [0, 1]. Logits of a first
     chunk that happen to lie in [0, 1] (rows not summing to 1) must not stop the
     detection of a later value > 1."""
-    monkeypatch.setattr(xent.io, "BATCH_ROWS", 100)
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 100)
     rng = np.random.default_rng(13)
     Z = np.vstack([rng.uniform(0.0, 1.0, (100, 3)), rng.normal(0.0, 3.0, (100, 3))])
     y = rng.integers(0, 3, 200)
@@ -526,7 +529,7 @@ def test_auto_detects_logits_when_first_chunk_is_in_unit_interval_but_not_normal
 def test_auto_detects_binary_logits_in_a_later_csv_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xent.io, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(xent.limits, "BLOCK_BYTES", 2048)
     rng = np.random.default_rng(14)
     z = rng.uniform(0.0, 1.0, 3000)
     z[2900] = -3.0

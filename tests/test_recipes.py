@@ -319,9 +319,9 @@ def test_worst_sh_top_and_a_file_without_ids(bin_dir: Path, workdir: Path) -> No
     )
     assert (code, err) == (0, "")
     worst, per_label = parse_worst(out)
-    assert worst[0] == ["index", "label", "loss"]
+    assert worst[0] == ["index", "id", "label", "loss"]
     expected = sorted(reference(DATA / "pr.csv"), key=lambda r: (-r[3], r[0]))[:3]
-    assert [(int(r[0]), r[1]) for r in worst[1:]] == [(r[0], r[2]) for r in expected]
+    assert [(int(r[0]), r[1], r[2]) for r in worst[1:]] == [(r[0], "", r[2]) for r in expected]
     assert sorted(r[0] for r in per_label[1:]) == sorted(CLASSES)
     assert sum(int(r[1]) for r in per_label[1:]) == len(rows) - 1
 

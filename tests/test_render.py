@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from xent.render import render_json, render_markdown, render_table
-from xent.render._format import count, edge, number, percent
+from xent.render.json import render_json
+from xent.render.markdown import render_markdown
+from xent.render.table import render_table
+from xent.render.text import count, edge, number, percent
 from xent.render.table import bar, make_console
 from xent.report import (
     Aggregate,
@@ -341,7 +343,7 @@ def test_markdown_heading_and_gates() -> None:
 
 def test_json_does_not_import_rich() -> None:
     code = (
-        "import sys, xent.render as r; r.render_json; "
+        "import sys, xent.render.json; "
         "assert 'rich' not in sys.modules, 'rich imported'"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import xent
-import xent.io
+import xent.limits
 
 N, K = 1_000, 4
 
@@ -40,9 +40,9 @@ def _csv_text(probs: np.ndarray, y: np.ndarray, newline: str = "\n") -> str:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xent.io, "SEGMENT_BYTES", 997)  # about 10 rows, cut mid-line
-    monkeypatch.setattr(xent.io, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(xent.io, "BATCH_ROWS", 37)
+    monkeypatch.setattr(xent.limits, "SEGMENT_BYTES", 997)  # about 10 rows, cut mid-line
+    monkeypatch.setattr(xent.limits, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 37)
 
 
 def _close(a: float, b: float) -> bool:

@@ -5,9 +5,10 @@
 # usage: worst.sh PREDICTIONS [XENT SCORE OPTIONS...]
 #   environment: TOP (how many samples, default 10), XENT (default xent)
 #
-# `xent score --format csv` writes one row per sample, in input order:
-#   index,id,label,loss      (no id column when the input has none)
-# so the loss is always the last field and the label the one before it.
+# `xent score --format csv` writes one row per sample, in input order, always with
+# the same four columns:
+#   index,id,label,loss      (id empty when the input has no id column)
+# so the loss is the last field and the label the one before it.
 #
 # Output: the TOP highest-loss rows as xent wrote them (highest first, ties by
 # index), a blank line, then a tab-separated table `label n mean_loss`, worst label
@@ -31,11 +32,9 @@ trap 'rm -f "$csv"' EXIT
 # shellcheck disable=SC2086  # $XENT may be a command with arguments
 ${XENT:-xent} score "$@" --format csv --output "$csv" || exit $?
 
-loss_col=$(head -n 1 "$csv" | awk -F, '{ print NF }')
-
 # The worst samples: sort on the loss (general numeric, so "inf" sorts last), highest first.
 head -n 1 "$csv"
-tail -n +2 "$csv" | sort -t, -k"$loss_col,$loss_col"gr -k1,1n | head -n "$top"
+tail -n +2 "$csv" | sort -t, -k4,4gr -k1,1n | head -n "$top"
 
 echo
 # The mean loss per label.

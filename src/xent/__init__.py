@@ -31,13 +31,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from xent.errors import DataError, InputError, UsageError, XentError
+    from xent.options import ScoreOptions
+    from xent.pipeline import score, score_arrays
     from xent.report import Report
-    from xent.scoring import ScoreOptions, score, score_arrays
 
 _LAZY = {
-    "score": "xent.scoring",
-    "score_arrays": "xent.scoring",
-    "ScoreOptions": "xent.scoring",
+    "score": "xent.pipeline",
+    "score_arrays": "xent.pipeline",
+    "ScoreOptions": "xent.options",
     "Report": "xent.report",
     "XentError": "xent.errors",
     "UsageError": "xent.errors",

@@ -1,18 +1,29 @@
-"""The ``xent`` command: a thin Typer layer over :mod:`xent.scoring`.
+"""The ``xent`` command: a thin Typer layer over the library.
 
-Options are turned into a :class:`~xent.scoring.ScoreOptions`, the library
-scores, a renderer writes the result, and :func:`main` maps every failure to
-one line on standard error and the exit code of the contract. Heavy modules
-are imported inside the commands so ``xent --help`` starts fast.
+Each command turns its parameters into a :class:`~xent.options.ScoreOptions`
+(:meth:`~xent.options.ScoreOptions.from_params`), calls the library, and
+hands the result to a renderer (:mod:`xent.render`). Options that several
+commands share are declared once, in the groups below, and added to each
+command's signature by :func:`_with`. :func:`main` is the one place where
+every failure becomes one line on standard error and an exit code (the table
+is in docs/usage.md). Heavy modules are imported inside the commands so
+``xent --help`` starts fast.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
+import inspect
 import os
+import signal
 import sys
 import time
+import typing
+from collections.abc import Callable, Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -20,6 +31,7 @@ from xent import __version__
 from xent.errors import ExitCode, UsageError, XentError
 
 if TYPE_CHECKING:
+    from xent.compare import Comparison
     from xent.report import Report
 
 app = typer.Typer(
@@ -33,6 +45,31 @@ app = typer.Typer(
 )
 
 
+class Task(StrEnum):
+    """What ``--task`` accepts."""
+
+    auto = "auto"
+    binary = "binary"
+    multiclass = "multiclass"
+    multilabel = "multilabel"
+
+
+class Inputs(StrEnum):
+    """What ``--inputs`` accepts."""
+
+    auto = "auto"
+    probs = "probs"
+    logits = "logits"
+    log_probs = "log-probs"
+
+
+class Unit(StrEnum):
+    """What ``--unit`` accepts."""
+
+    nats = "nats"
+    bits = "bits"
+
+
 class OutputFormat(StrEnum):
     """What ``--format`` accepts."""
 
@@ -40,6 +77,13 @@ class OutputFormat(StrEnum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+
+
+class Engine(StrEnum):
+    """What ``--engine`` accepts."""
+
+    local = "local"
+    dask = "dask"
 
 
 class _State:
@@ -76,220 +120,350 @@ _COMPARE = "Comparison"
 _SCALE = "Distributed scoring"
 
 
-_Labels = Annotated[
-    str | None,
-    typer.Option(
-        "--labels",
-        help="Separate labels file, aligned by row or joined on --id-col. Example: --labels y.csv",
-        rich_help_panel=_READ,
-    ),
-]
+def _option(*names: str, help: str, panel: str | None = None) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel)
 
-_InputFormat = Annotated[
-    str | None,
-    typer.Option(
-        "--input-format",
-        help="Format of the prediction file(s) when the suffix does not say: csv, tsv, parquet, "
-        "npy, npz, arrow, jsonl. Example: --input-format tsv",
-        rich_help_panel=_READ,
-    ),
-]
 
-_LabelsFormat = Annotated[
-    str | None,
-    typer.Option(
-        "--labels-format",
-        help="Format of the --labels file when its suffix does not say. "
-        "Example: --labels-format parquet",
-        rich_help_panel=_READ,
-    ),
-]
+#: A group of shared options: parameter name -> (annotated type, default).
+Group = dict[str, tuple[Any, Any]]
 
-_LabelCol = Annotated[
-    str | None,
-    typer.Option(
-        "--label-col",
-        help="The label column (default: the column named label, labels, y, y_true, "
-        "target, class or truth). Example: --label-col species",
-        rich_help_panel=_LAYOUT,
+READING: Group = {
+    "labels": (
+        Annotated[
+            str | None,
+            _option(
+                "--labels",
+                help="Separate labels file, aligned by row or joined on --id-col. "
+                "Example: --labels y.csv",
+                panel=_READ,
+            ),
+        ],
+        None,
     ),
-]
-
-_LabelCols = Annotated[
-    str | None,
-    typer.Option(
-        "--label-cols",
-        help="Per-class target columns: soft labels (rows sum to 1), or 0/1 labels with "
-        "--task multilabel. Comma list or glob. Example: --label-cols 'y_*'",
-        rich_help_panel=_LAYOUT,
+    "input_format": (
+        Annotated[
+            str | None,
+            _option(
+                "--input-format",
+                help="Format of the prediction file(s) when the suffix does not say: csv, tsv, "
+                "parquet, npy, npz, arrow, jsonl. Example: --input-format tsv",
+                panel=_READ,
+            ),
+        ],
+        None,
     ),
-]
-
-_PredCols = Annotated[
-    str | None,
-    typer.Option(
-        "--pred-cols",
-        help="Prediction columns, comma list or glob (default: every numeric column "
-        "that is not the label, id or weight). Example: --pred-cols 'p_*'",
-        rich_help_panel=_LAYOUT,
+    "labels_format": (
+        Annotated[
+            str | None,
+            _option(
+                "--labels-format",
+                help="Format of the --labels file when its suffix does not say. "
+                "Example: --labels-format parquet",
+                panel=_READ,
+            ),
+        ],
+        None,
     ),
-]
-
-_IdCol = Annotated[
-    str | None,
-    typer.Option(
-        "--id-col",
-        help="Id column, shown beside samples and used to join --labels "
-        "(default: a column named id). Example: --id-col image",
-        rich_help_panel=_LAYOUT,
+    "no_header": (
+        Annotated[
+            bool,
+            _option(
+                "--no-header",
+                help="The predictions CSV/TSV has no header line: its columns are named 0, 1, "
+                "... in order. Example: --no-header --classes a,b,c",
+                panel=_READ,
+            ),
+        ],
+        False,
     ),
-]
-
-_WeightCol = Annotated[
-    str | None,
-    typer.Option(
-        "--weight-col",
-        help="Column of non-negative sample weights. Example: --weight-col w",
-        rich_help_panel=_LAYOUT,
+    "labels_no_header": (
+        Annotated[
+            bool,
+            _option(
+                "--labels-no-header",
+                help="The --labels CSV/TSV has no header line (as np.savetxt writes it). "
+                "Example: --labels y.txt --labels-format csv --labels-no-header",
+                panel=_READ,
+            ),
+        ],
+        False,
     ),
-]
+}
 
-_PosLabel = Annotated[
-    str | None,
-    typer.Option(
-        "--pos-label",
-        help="Binary: the label value of the positive class, when labels are not "
-        "0/1 or true/false. Example: --pos-label spam",
-        rich_help_panel=_LAYOUT,
+LAYOUT: Group = {
+    "label_col": (
+        Annotated[
+            str | None,
+            _option(
+                "--label-col",
+                help="The label column (default: the column named label, labels, y, y_true, "
+                "target, class or truth). Example: --label-col species",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_Classes = Annotated[
-    str | None,
-    typer.Option(
-        "--classes",
-        help="Class names of the prediction columns, in order (NumPy inputs, or to "
-        "rename columns). Example: --classes cat,dog,bird",
-        rich_help_panel=_LAYOUT,
+    "label_cols": (
+        Annotated[
+            str | None,
+            _option(
+                "--label-cols",
+                help="Per-class target columns: soft labels (rows sum to 1), or 0/1 labels with "
+                "--task multilabel. Comma list or glob. Example: --label-cols 'y_*'",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_Task = Annotated[
-    str,
-    typer.Option(
-        "--task",
-        help="auto, binary, multiclass or multilabel. auto: one prediction column is "
-        "binary, several are multiclass. Example: --task multilabel",
-        rich_help_panel=_LAYOUT,
+    "pred_cols": (
+        Annotated[
+            str | None,
+            _option(
+                "--pred-cols",
+                help="Prediction columns, comma list or glob (default: every numeric column "
+                "that is not the label, id, weight or a saved index). Example: --pred-cols 'p_*'",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_Inputs = Annotated[
-    str,
-    typer.Option(
-        "--inputs",
-        help="What the prediction values are: auto, probs, logits or log-probs. auto: "
-        "probabilities when every value is in [0, 1], logits otherwise. "
-        "Example: --inputs logits",
-        rich_help_panel=_NUMBERS,
+    "id_col": (
+        Annotated[
+            str | None,
+            _option(
+                "--id-col",
+                help="Id column, shown beside samples and used to join --labels "
+                "(default: a column named id, else a saved index). Example: --id-col image",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_Eps = Annotated[
-    str,
-    typer.Option(
-        "--eps",
-        help="Clip probabilities to [eps, 1-eps]; auto is float64 machine epsilon "
-        "(as scikit-learn), 0 turns clipping off. Example: --eps 1e-15",
-        rich_help_panel=_NUMBERS,
+    "weight_col": (
+        Annotated[
+            str | None,
+            _option(
+                "--weight-col",
+                help="Column of non-negative sample weights. Example: --weight-col w",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_Renormalize = Annotated[
-    bool,
-    typer.Option(
-        "--renormalize",
-        help="Divide each multiclass probability row by its sum instead of failing "
-        "when it does not sum to 1. Example: --renormalize",
-        rich_help_panel=_NUMBERS,
+    "pos_label": (
+        Annotated[
+            str | None,
+            _option(
+                "--pos-label",
+                help="Binary: the label value of the positive class, when labels are not "
+                "0/1 or true/false. Example: --pos-label spam",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_LabelSmoothing = Annotated[
-    float,
-    typer.Option(
-        "--label-smoothing",
-        help="Smooth targets: (1-A)*onehot + A/K (binary: (1-A)*y + A/2). "
-        "Example: --label-smoothing 0.1",
-        rich_help_panel=_NUMBERS,
+    "classes": (
+        Annotated[
+            str | None,
+            _option(
+                "--classes",
+                help="Class names of the prediction columns, in order (NumPy inputs, or to "
+                "rename columns). Example: --classes cat,dog,bird",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
     ),
-]
-
-_ClassWeights = Annotated[
-    str | None,
-    typer.Option(
-        "--class-weights",
-        help="Weight per true class, multiplied into the sample weight. "
-        "Example: --class-weights cat=2,dog=0.5",
-        rich_help_panel=_NUMBERS,
+    "task": (
+        Annotated[
+            Task,
+            _option(
+                "--task",
+                help="auto: one prediction column is binary, several are multiclass. "
+                "Example: --task multilabel",
+                panel=_LAYOUT,
+            ),
+        ],
+        Task.auto,
     ),
-]
+}
 
-_IgnoreLabel = Annotated[
-    str | None,
-    typer.Option(
-        "--ignore-label",
-        help="Leave out rows with this label (counted and reported). Example: --ignore-label -100",
-        rich_help_panel=_NUMBERS,
+NUMBERS: Group = {
+    "inputs": (
+        Annotated[
+            Inputs,
+            _option(
+                "--inputs",
+                help="What the prediction values are. auto: probabilities when every value "
+                "is in [0, 1], logits otherwise. Example: --inputs logits",
+                panel=_NUMBERS,
+            ),
+        ],
+        Inputs.auto,
     ),
-]
-
-_Unit = Annotated[
-    str,
-    typer.Option(
-        "--unit",
-        help="nats (natural log) or bits (log base 2). Example: --unit bits",
-        rich_help_panel=_NUMBERS,
+    "eps": (
+        Annotated[
+            str,
+            _option(
+                "--eps",
+                help="Clip probabilities to [eps, 1-eps]; auto is float64 machine epsilon "
+                "(as scikit-learn), 0 turns clipping off. Example: --eps 1e-15",
+                panel=_NUMBERS,
+            ),
+        ],
+        "auto",
     ),
-]
-
-_OutputFormat = Annotated[
-    OutputFormat,
-    typer.Option(
-        "--format",
-        "-f",
-        help="table, json, csv (one row per sample) or markdown. Example: --format json",
-        rich_help_panel=_OUTPUT,
+    "renormalize": (
+        Annotated[
+            bool,
+            _option(
+                "--renormalize",
+                help="Divide each multiclass probability row by its sum instead of failing "
+                "when it does not sum to 1. Example: --renormalize",
+                panel=_NUMBERS,
+            ),
+        ],
+        False,
     ),
-]
-
-_Output = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Write the result to this file (atomically: a failed run leaves none).",
-        rich_help_panel=_OUTPUT,
+    "label_smoothing": (
+        Annotated[
+            float,
+            _option(
+                "--label-smoothing",
+                help="Smooth targets: (1-A)*onehot + A/K (binary: (1-A)*y + A/2). "
+                "Example: --label-smoothing 0.1",
+                panel=_NUMBERS,
+            ),
+        ],
+        0.0,
     ),
-]
-
-_Debug = Annotated[
-    bool,
-    typer.Option("--debug", help="Show the Python traceback of internal errors. Example: --debug"),
-]
-
-_Top = Annotated[
-    int,
-    typer.Option(
-        "--top",
-        help="How many samples to list: the highest losses (score) or the largest increases "
-        "(compare). Example: --top 20",
-        rich_help_panel=_OUTPUT,
+    "class_weights": (
+        Annotated[
+            str | None,
+            _option(
+                "--class-weights",
+                help="Weight per true class, multiplied into the sample weight. "
+                "Example: --class-weights cat=2,dog=0.5",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
     ),
-]
+    "ignore_label": (
+        Annotated[
+            str | None,
+            _option(
+                "--ignore-label",
+                help="Leave out rows with this label, or any of these labels (counted and "
+                "reported). Example: --ignore-label -100,255",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
+    ),
+    "unit": (
+        Annotated[
+            Unit,
+            _option(
+                "--unit",
+                help="nats (natural log) or bits (log base 2). Example: --unit bits",
+                panel=_NUMBERS,
+            ),
+        ],
+        Unit.nats,
+    ),
+}
+
+OUTPUT: Group = {
+    "output_format": (
+        Annotated[
+            OutputFormat,
+            _option(
+                "--format",
+                "-f",
+                help="table, json, csv (one row per sample) or markdown. Example: --format json",
+                panel=_OUTPUT,
+            ),
+        ],
+        OutputFormat.table,
+    ),
+    "output": (
+        Annotated[
+            str | None,
+            _option(
+                "--output",
+                "-o",
+                help="Write the result to this file (atomically: a failed run leaves none). "
+                "Example: --output report.json",
+                panel=_OUTPUT,
+            ),
+        ],
+        None,
+    ),
+    "top": (
+        Annotated[
+            int,
+            _option(
+                "--top",
+                help="How many samples to list: the highest losses (score) or the largest "
+                "increases (compare). Example: --top 20",
+                panel=_OUTPUT,
+            ),
+        ],
+        5,
+    ),
+}
+
+DEBUG: Group = {
+    "debug": (
+        Annotated[
+            bool,
+            _option("--debug", help="Show the Python traceback of internal errors."),
+        ],
+        False,
+    ),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with(*groups: Group) -> Callable[[F], F]:
+    """Add the shared options of ``groups`` to a command, after its arguments and
+    before its own options; the command receives them in ``**params``."""
+
+    def decorate(command: F) -> F:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(command).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        arguments = [p for p in own if p.default is inspect.Parameter.empty]
+        options = [p for p in own if p.default is not inspect.Parameter.empty]
+        shared = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+            )
+            for group in groups
+            for name, (annotation, default) in group.items()
+        ]
+        parameters = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in arguments + shared + options
+        ]
+
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> Any:
+            return command(**values)
+
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return typing.cast(F, wrapper)
+
+    return decorate
 
 
 @app.command(no_args_is_help=True)
+@_with(READING, LAYOUT, NUMBERS, OUTPUT, DEBUG)
 def score(
     predictions: Annotated[
         str,
@@ -300,157 +474,163 @@ def score(
             show_default=False,
         ),
     ],
-    labels: _Labels = None,
-    input_format: _InputFormat = None,
-    labels_format: _LabelsFormat = None,
-    label_col: _LabelCol = None,
-    label_cols: _LabelCols = None,
-    pred_cols: _PredCols = None,
-    id_col: _IdCol = None,
-    weight_col: _WeightCol = None,
-    pos_label: _PosLabel = None,
-    classes: _Classes = None,
-    task: _Task = "auto",
-    inputs: _Inputs = "auto",
-    eps: _Eps = "auto",
-    renormalize: _Renormalize = False,
-    label_smoothing: _LabelSmoothing = 0.0,
-    class_weights: _ClassWeights = None,
-    ignore_label: _IgnoreLabel = None,
-    unit: _Unit = "nats",
-    output_format: _OutputFormat = OutputFormat.table,
-    output: _Output = None,
     per_sample: Annotated[
         bool,
-        typer.Option(
+        _option(
             "--per-sample",
             help="Include every sample's loss in the JSON output (per_sample). "
             "Example: --format json --per-sample",
-            rich_help_panel=_OUTPUT,
+            panel=_OUTPUT,
         ),
     ] = False,
-    top: _Top = 5,
     metrics: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--metrics",
             help="Context metrics computed in the same pass: accuracy, brier, ece, entropy, "
             "split (loss from confidently wrong samples) or all. Example: --metrics accuracy,ece",
-            rich_help_panel=_OUTPUT,
+            panel=_OUTPUT,
         ),
     ] = None,
     bins: Annotated[
         int,
-        typer.Option(
+        _option(
             "--bins",
             help="Confidence bins of the calibration error (ece). Example: --bins 10",
-            rich_help_panel=_OUTPUT,
+            panel=_OUTPUT,
         ),
     ] = 15,
     plot: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--plot",
             help="Also draw the loss histogram, per-class losses and a reliability diagram "
             "to this .png or .svg file (needs: pip install 'xent[plot]'). Example: --plot loss.png",
-            rich_help_panel=_OUTPUT,
+            panel=_OUTPUT,
         ),
     ] = None,
-    engine_name: Annotated[
-        str,
-        typer.Option(
+    engine: Annotated[
+        Engine,
+        _option(
             "--engine",
             help="local, or dask to score the shards of a Parquet dataset (a directory or a "
             "glob such as 'preds/*.parquet') in parallel; needs pip install 'xent[dask]'. "
             "Example: --engine dask --workers 4",
-            rich_help_panel=_SCALE,
+            panel=_SCALE,
         ),
-    ] = "local",
+    ] = Engine.local,
     scheduler: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--scheduler",
             help="With --engine dask: the address of a running Dask scheduler (default: start "
             "a local cluster). Example: --scheduler tcp://10.0.0.5:8786",
-            rich_help_panel=_SCALE,
+            panel=_SCALE,
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
+        _option(
             "--workers",
             help="With --engine dask and no --scheduler: worker processes of the local cluster "
             "(default: one per core). Example: --workers 8",
-            rich_help_panel=_SCALE,
+            panel=_SCALE,
         ),
     ] = None,
     per_sample_output: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--per-sample-output",
             help="With --engine dask: write per-sample losses (index, id, label, loss) to this "
             "directory, one Parquet file per shard. Example: --per-sample-output losses/",
-            rich_help_panel=_SCALE,
+            panel=_SCALE,
         ),
     ] = None,
     max_loss: Annotated[
         float | None,
-        typer.Option(
+        _option(
             "--max-loss",
             help="Gate: fail (exit 1) when the loss is above this. Example: --max-loss 0.5",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = None,
     max_class_loss: Annotated[
         float | None,
-        typer.Option(
+        _option(
             "--max-class-loss",
             help="Gate: fail when any class's loss is above this. Example: --max-class-loss 1.2",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = None,
     baseline: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--baseline",
             help="Gate: a saved `xent score --format json` report; fail when the loss rises "
             "over it by more than --max-increase (default 0). Example: --baseline base.json",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = None,
     max_increase: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--max-increase",
             help="Allowed rise over --baseline: absolute (in --unit) or a percentage. "
             "Example: --max-increase 0.01 or --max-increase 5%",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = None,
-    debug: _Debug = False,
+    **params: Any,
 ) -> None:
     """Score predictions against labels: aggregate, per-class and per-sample cross-entropy.
 
     Example: xent score preds.csv --format json
     """
-    _State.debug = debug
-    options = _score_options(locals())
-    if plot is not None:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    from xent.gates import GateOptions, evaluate_gates, failure_line, load_baseline
+    from xent.options import ScoreOptions
+
+    options = ScoreOptions.from_params(
+        {**params, "per_sample": per_sample, "metrics": metrics, "bins": bins}
+    )
+    if plot is not None:
         from xent.render.plot import check_plot_path
 
         check_plot_path(plot)
         options = replace(options, calibration=True)  # bins for the reliability diagram
-    from xent.gates import GateOptions, load_baseline
-
-    gate_options = GateOptions(max_loss, max_class_loss, baseline, max_increase)
-    gate_options.check()
+    gates = GateOptions(max_loss, max_class_loss, baseline, max_increase)
+    gates.check()
     baseline_report = load_baseline(baseline) if baseline else None
-    engine = _Engine(engine_name, scheduler, workers, per_sample_output, output_format)
-    report = _score_to_output(
-        predictions, options, output_format, output, gate_options, baseline_report, engine
-    )
+    dask = _DaskSettings.of(engine, scheduler, workers, per_sample_output, params["output_format"])
+    fmt = str(params["output_format"])
+
+    def run(sink: Any, progress: Callable[[int], None]) -> Report:
+        if dask is not None:
+            from xent.distributed import score_dask
+
+            return score_dask(
+                predictions,
+                options=options,
+                scheduler=dask.scheduler,
+                workers=dask.workers,
+                per_sample_output=dask.per_sample_output,
+            )
+        from xent.pipeline import score as score_file
+
+        return score_file(predictions, options=options, sample_sink=sink, progress=progress)
+
+    def check(report: Report) -> None:
+        for warning in report.warnings:
+            _say(f"warning: {warning}")
+        report.gates, notes = evaluate_gates(report, gates, baseline_report)
+        for note in notes:
+            _say(f"gate {note.gate} not evaluated: {note.reason}")
+        for gate in report.gates:
+            if not gate.passed:
+                _say(failure_line(gate, report.unit))
+
+    report = _write_result(run, check, fmt, params["output"])
     if plot is not None:
         from xent.render.plot import write_plot
 
@@ -460,6 +640,7 @@ def score(
 
 
 @app.command(no_args_is_help=True)
+@_with(READING, LAYOUT, NUMBERS, DEBUG)
 def explain(
     predictions: Annotated[
         str,
@@ -470,100 +651,49 @@ def explain(
     ],
     row: Annotated[
         int | None,
-        typer.Option(
+        _option(
             "--row",
             help="0-based index of the sample, as in `xent score --format csv`. Example: --row 41",
         ),
     ] = None,
     sample_id: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--id", help="The sample's id (see --id-col) instead of --row. Example: --id img_07"
         ),
     ] = None,
-    labels: _Labels = None,
-    input_format: _InputFormat = None,
-    labels_format: _LabelsFormat = None,
-    label_col: _LabelCol = None,
-    label_cols: _LabelCols = None,
-    pred_cols: _PredCols = None,
-    id_col: _IdCol = None,
-    weight_col: _WeightCol = None,
-    pos_label: _PosLabel = None,
-    classes: _Classes = None,
-    task: _Task = "auto",
-    inputs: _Inputs = "auto",
-    eps: _Eps = "auto",
-    renormalize: _Renormalize = False,
-    label_smoothing: _LabelSmoothing = 0.0,
-    class_weights: _ClassWeights = None,
-    ignore_label: _IgnoreLabel = None,
-    unit: _Unit = "nats",
     as_json: Annotated[
         bool,
-        typer.Option(
-            "--json",
-            help="Print the explanation as JSON (xent.explain/1). Example: --row 3 --json",
+        _option(
+            "--json", help="Print the explanation as JSON (xent.explain/1). Example: --row 3 --json"
         ),
     ] = False,
-    debug: _Debug = False,
+    **params: Any,
 ) -> None:
     """Write out one sample's loss step by step: the formula, its numbers, the result.
 
     Example: xent explain preds.csv --row 3
     """
-    _State.debug = debug
     from xent.explain import explain as explain_row
+    from xent.options import ScoreOptions
+    from xent.output import AtomicOutput
 
-    values = dict(locals(), top=0)
-    result = explain_row(predictions, row=row, id=sample_id, options=_score_options(values))
+    options = ScoreOptions.from_params({**params, "top": 0})
+    result = explain_row(predictions, row=row, id=sample_id, options=options)
     for warning in result.warnings:
         _say(f"warning: {warning}")
-    if as_json:
-        import json
+    with AtomicOutput(None) as out:
+        if as_json:
+            from xent.render.json import dumps
 
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
-    else:
-        sys.stdout.write(result.text())
-
-
-_SCORE_OPTION_NAMES = (
-    "labels",
-    "input_format",
-    "labels_format",
-    "label_col",
-    "label_cols",
-    "pred_cols",
-    "id_col",
-    "weight_col",
-    "pos_label",
-    "task",
-    "inputs",
-    "eps",
-    "renormalize",
-    "label_smoothing",
-    "ignore_label",
-    "unit",
-    "top",
-)
-
-
-def _score_options(values: dict[str, Any]) -> Any:
-    """A checked :class:`~xent.scoring.ScoreOptions` from a command's parameters."""
-    from xent.metrics import DEFAULT_BINS, parse_metrics
-    from xent.scoring import ScoreOptions
-
-    return ScoreOptions(
-        **{name: values[name] for name in _SCORE_OPTION_NAMES},
-        classes=_split(values["classes"]) or None,
-        class_weights=_parse_class_weights(values["class_weights"]),
-        per_sample=bool(values.get("per_sample", False)),
-        metrics=parse_metrics(values.get("metrics")),
-        bins=values.get("bins", DEFAULT_BINS),
-    ).checked()
+            out.stream.write(dumps(result.to_dict()))
+        else:
+            out.stream.write(result.text())
+        out.commit()
 
 
 @app.command(no_args_is_help=True)
+@_with(READING, LAYOUT, NUMBERS, OUTPUT, DEBUG)
 def compare(
     base: Annotated[
         str,
@@ -575,234 +705,156 @@ def compare(
             metavar="CANDIDATE", help="Predictions of the candidate model, for the same samples."
         ),
     ],
-    labels: _Labels = None,
-    input_format: _InputFormat = None,
-    labels_format: _LabelsFormat = None,
-    label_col: _LabelCol = None,
-    label_cols: _LabelCols = None,
-    pred_cols: _PredCols = None,
-    id_col: _IdCol = None,
-    weight_col: _WeightCol = None,
-    pos_label: _PosLabel = None,
-    classes: _Classes = None,
-    task: _Task = "auto",
-    inputs: _Inputs = "auto",
-    eps: _Eps = "auto",
-    renormalize: _Renormalize = False,
-    label_smoothing: _LabelSmoothing = 0.0,
-    class_weights: _ClassWeights = None,
-    ignore_label: _IgnoreLabel = None,
-    unit: _Unit = "nats",
-    output_format: _OutputFormat = OutputFormat.table,
-    output: _Output = None,
-    top: _Top = 5,
     bootstrap: Annotated[
         int,
-        typer.Option(
+        _option(
             "--bootstrap",
             help="Bootstrap resamples for the confidence interval (0: none). "
             "Example: --bootstrap 5000",
-            rich_help_panel=_COMPARE,
+            panel=_COMPARE,
         ),
     ] = 1000,
     confidence: Annotated[
         float,
-        typer.Option(
+        _option(
             "--confidence",
             help="Confidence level of the interval. Example: --confidence 0.9",
-            rich_help_panel=_COMPARE,
+            panel=_COMPARE,
         ),
     ] = 0.95,
     seed: Annotated[
         int | None,
-        typer.Option(
+        _option(
             "--seed",
             help="Random seed of the bootstrap, for reproducible intervals. Example: --seed 7",
-            rich_help_panel=_COMPARE,
+            panel=_COMPARE,
         ),
     ] = None,
     max_increase: Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--max-increase",
             help="Gate: fail (exit 1) when the candidate's loss exceeds the base's by more "
             "than this, absolute (in --unit) or a percentage. Example: --max-increase 1%",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = None,
     significant: Annotated[
         bool,
-        typer.Option(
+        _option(
             "--significant",
             help="With --max-increase: fail only when the whole confidence interval lies "
             "above the allowance. Example: --max-increase 1% --significant",
-            rich_help_panel=_GATES,
+            panel=_GATES,
         ),
     ] = False,
-    debug: _Debug = False,
+    **params: Any,
 ) -> None:
     """Compare two prediction sets on the same labels, sample by sample.
 
     Example: xent compare base.csv candidate.csv --max-increase 1% --significant
     """
-    _State.debug = debug
     from xent.compare import compare as compare_files
-    from xent.io import use_lean_memory_pool
-    from xent.output import AtomicOutput
+    from xent.gates import comparison_failure_line
+    from xent.options import ScoreOptions
 
-    use_lean_memory_pool()
-    options = _score_options(locals())
-    with AtomicOutput(output) as out:
-        result = compare_files(
+    options = ScoreOptions.from_params(params)
+
+    def run(sink: Any, progress: Callable[[int], None]) -> Comparison:
+        return compare_files(
             base,
             candidate,
             options=options,
             bootstrap=bootstrap,
             confidence=confidence,
             seed=seed,
-            top=top,
+            top=options.top,
             max_increase=max_increase,
             significant=significant,
         )
-        from xent.render import compare as render
 
+    def check(result: Comparison) -> None:
         for warning in dict.fromkeys(result.base.warnings + result.candidate.warnings):
             _say(f"warning: {warning}")
         for gate in result.gates:
             if not gate.passed:
-                _say(render.failure_line(gate, result.unit))
-        if output_format is OutputFormat.json:
-            out.stream.write(render.render_json(result))
-        elif output_format is OutputFormat.csv:
-            render.write_csv(result, out.stream)
-        elif output_format is OutputFormat.markdown:
-            out.stream.write(render.render_markdown(result))
-        elif output is None and sys.stdout.isatty():
-            from xent.render.table import make_console
+                _say(comparison_failure_line(gate, result.unit))
 
-            out.commit()
-            render.render_table(result, make_console(sys.stdout))
-        else:
-            from xent.render.table import make_console
-
-            render.render_table(result, make_console(out.stream, width=100))
-        if not out.committed:
-            out.commit()
+    result = _write_result(run, check, str(params["output_format"]), params["output"])
     if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
-def _score_to_output(
-    predictions: str,
-    options: Any,
-    output_format: OutputFormat,
+R = TypeVar("R", "Report", "Comparison")
+
+
+def _write_result(
+    run: Callable[[Any, Callable[[int], None]], R],
+    check: Callable[[R], None],
+    fmt: str,
     output: str | None,
-    gate_options: Any,
-    baseline: dict[str, Any] | None,
-    engine: _Engine,
-) -> Report:
-    """Score, evaluate the gates, and write the rendered result all-or-nothing."""
-    from xent.gates import evaluate_gates, failure_line
-    from xent.io import use_lean_memory_pool
+) -> R:
+    """Run (streaming per-sample rows into the output when the format does), check
+    the gates, and write the rendered result all-or-nothing. The output is opened
+    first, so an output that cannot be written fails before any scoring."""
+    from xent import render
     from xent.output import AtomicOutput
-    from xent.scoring import score as score_file
+    from xent.read import use_lean_memory_pool
 
     use_lean_memory_pool()
     with AtomicOutput(output) as out, _Progress() as progress:
-        sink = None
-        if output_format is OutputFormat.csv:
-            from xent.render.csv import CsvSampleWriter
+        result = run(render.sample_sink(fmt, out.stream), progress)
+        check(result)
+        _render_into(out, result, fmt, output)
+    return result
 
-            sink = _LazyCsvSink(out.stream)
-        if engine.name == "dask":
-            from xent.distributed import score_dask
 
-            report = score_dask(
-                predictions,
-                options=options,
-                scheduler=engine.scheduler,
-                workers=engine.workers,
-                per_sample_output=engine.per_sample_output,
-            )
-        else:
-            report = score_file(predictions, options=options, sample_sink=sink, progress=progress)
-        for warning in report.warnings:
-            _say(f"warning: {warning}")
-        report.gates, notes = evaluate_gates(report, gate_options, baseline)
-        for note in notes:
-            _say(f"gate {note.gate} not evaluated: {note.reason}")
-        for gate in report.gates:
-            if not gate.passed:
-                _say(failure_line(gate, report.unit))
-        if sink is not None and sink.writer is None:
-            from xent.render.csv import CsvSampleWriter
+def _render_into(out: Any, result: Any, fmt: str, output: str | None) -> None:
+    """Render ``result`` into ``out`` and publish it (a table for a terminal is drawn
+    on the terminal itself, with its width and colours)."""
+    from xent import render
 
-            CsvSampleWriter(out.stream, with_id=report.id_column is not None).start()
-        elif output_format is OutputFormat.json:
-            from xent.render import render_json
-
-            out.stream.write(render_json(report))
-        elif output_format is OutputFormat.markdown:
-            from xent.render import render_markdown
-
-            out.stream.write(render_markdown(report))
-        elif output_format is OutputFormat.table:
-            from xent.render.table import make_console, render_table
-
-            to_terminal = output is None and sys.stdout.isatty()
-            if to_terminal:
-                out.commit()
-                render_table(report, make_console(sys.stdout))
-                return report
-            render_table(report, make_console(out.stream, width=100))
+    stdout = sys.stdout
+    if fmt == "table" and output is None and stdout is not None and _isatty(stdout):
         out.commit()
-    return report
+        render.write(result, fmt, stdout, terminal=True)
+        return
+    render.write(result, fmt, out.stream)
+    out.commit()
 
 
-class _Engine:
-    """Where scoring runs: ``local`` (this process) or ``dask``, with its settings."""
+class _DaskSettings:
+    """Where ``--engine dask`` runs."""
 
     def __init__(
-        self,
-        name: str,
-        scheduler: str | None,
-        workers: int | None,
-        per_sample_output: str | None,
-        output_format: OutputFormat,
+        self, scheduler: str | None, workers: int | None, per_sample_output: str | None
     ) -> None:
-        if name not in ("local", "dask"):
-            raise UsageError(f"--engine must be local or dask, not {name!r}")
-        if name == "local" and any(v is not None for v in (scheduler, workers, per_sample_output)):
-            raise UsageError("--scheduler, --workers and --per-sample-output need --engine dask")
-        if name == "dask" and output_format is OutputFormat.csv:
-            raise UsageError(
-                "--engine dask never gathers per-sample rows; use --per-sample-output DIR "
-                "instead of --format csv"
-            )
-        self.name = name
         self.scheduler = scheduler
         self.workers = workers
         self.per_sample_output = per_sample_output
 
-
-class _LazyCsvSink:
-    """Creates the CSV writer on the first chunk, once the id column is known."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self.writer: Any = None
-
-    def start(self) -> None:
-        if self.writer is not None:
-            self.writer.start()
-
-    def write(self, index: Any, ids: Any, labels: Any, loss: Any, weight: Any) -> None:
-        if self.writer is None:
-            from xent.render.csv import CsvSampleWriter
-
-            self.writer = CsvSampleWriter(self.stream, with_id=ids is not None)
-            self.writer.start()
-        self.writer.write(index, ids, labels, loss)
+    @classmethod
+    def of(
+        cls,
+        engine: Engine,
+        scheduler: str | None,
+        workers: int | None,
+        per_sample_output: str | None,
+        output_format: OutputFormat,
+    ) -> _DaskSettings | None:
+        """The Dask settings of ``--engine dask`` (None for the local engine)."""
+        if engine is Engine.local:
+            if any(v is not None for v in (scheduler, workers, per_sample_output)):
+                raise UsageError(
+                    "--scheduler, --workers and --per-sample-output need --engine dask"
+                )
+            return None
+        if output_format is OutputFormat.csv:
+            raise UsageError(
+                "--engine dask never gathers per-sample rows; use --per-sample-output DIR "
+                "instead of --format csv"
+            )
+        return cls(scheduler, workers, per_sample_output)
 
 
 class _Progress:
@@ -810,7 +862,7 @@ class _Progress:
 
     def __init__(self) -> None:
         self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty() and not os.environ.get("CI")
+        self.enabled = sys.stderr is not None and _isatty(sys.stderr) and not os.environ.get("CI")
         self.bar: Any = None
         self.task: Any = None
 
@@ -839,74 +891,133 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            with contextlib.suppress(OSError, ValueError):
+                self.bar.stop()
 
 
-def _split(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
-
-
-def _parse_class_weights(text: str | None) -> dict[str, float]:
-    weights: dict[str, float] = {}
-    for item in _split(text):
-        name, sep, value = item.partition("=")
-        try:
-            if not sep or not name.strip():
-                raise ValueError
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise UsageError(
-                f"--class-weights: {item!r} is not NAME=WEIGHT; "
-                "example: --class-weights cat=2,dog=0.5"
-            ) from None
-    return weights
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (ValueError, OSError, AttributeError):
+        return False
 
 
 def _say(message: str) -> None:
-    sys.stderr.write(f"xent: {message}\n")
-    sys.stderr.flush()
+    """One line on standard error, made printable; a closed or broken stderr is ignored."""
+    from xent.render.text import printable
+
+    stream = sys.stderr
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(f"xent: {printable(message)}\n")
+        stream.flush()
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (so temporary files are removed), then exit."""
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while the command runs."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not in the main thread
+            previous[signum] = signal.signal(signum, terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, handler)
+
+
+def _usage_message(exc: Exception) -> str:
+    """A parser error of Typer as a sentence in xent's voice."""
+    from typer._click import exceptions as click_errors
+
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click_errors.BadParameter) and param is not None:
+        option = max(getattr(param, "opts", []) or [param.name or "value"], key=len)
+        kind = getattr(param.type, "name", "value")
+        value = _bad_value(str(exc.format_message()))
+        choices = [str(c) for c in getattr(param.type, "choices", None) or []]
+        if len(choices) == 2:
+            expected = f"{choices[0]} or {choices[1]}"
+        elif choices:
+            expected = "one of " + ", ".join(choices)
+        else:
+            expected = {"float": "a number", "integer": "a whole number"}.get(kind, f"a {kind}")
+        return f"{option} must be {expected}" + (f", not {value}" if value else "")
+    context = getattr(exc, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return f"{exc.format_message()}{hint}"  # type: ignore[attr-defined]
+
+
+def _bad_value(message: str) -> str:
+    """The value in a parser message (``Invalid value for '--x': '5%' is not ...``)."""
+    after = message.find("': ")
+    start = message.find("'", after + 3 if after >= 0 else 0)
+    end = message.find("'", start + 1)
+    return message[start : end + 1] if 0 <= start < end else ""
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    _say(f"error: {_printable(message)}")
+    _say(f"error: {message}")
     sys.exit(code)
 
 
-def _printable(message: str) -> str:
-    """One line, with control characters from the input shown as escapes, never sent raw."""
-    line = " ".join(message.split("\n"))
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in line
-    )
+def _os_message(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device ({exc.filename or 'a temporary file'}); free space"
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the ``xent`` command; every failure becomes one stderr line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     _State.debug = "--debug" in args
+    code: int = ExitCode.OK
     try:
-        code = app(args=args, prog_name="xent", standalone_mode=False)
+        with _signals_as_exceptions():
+            result = app(args=args, prog_name="xent", standalone_mode=False)
+            code = result if isinstance(result, int) else ExitCode.OK
     except XentError as exc:
         _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except typer.TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             # `xent` or `xent score` alone: show the help, as a usage error.
-            sys.stderr.write(exc.format_message().rstrip("\n") + "\n")
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.write(exc.format_message().rstrip("\n") + "\n")
             sys.exit(ExitCode.USAGE)
-        # Typer's usage errors: unknown option, bad value, missing argument.
-        context = getattr(exc, "ctx", None)
-        hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        _fail(f"{exc.format_message()}{hint}", ExitCode.USAGE)
+        _fail(_usage_message(exc), ExitCode.USAGE)
     except (KeyboardInterrupt, typer.Abort):
         _say("interrupted")
-        sys.exit(ExitCode.INTERRUPTED)
+        code = ExitCode.INTERRUPTED
+    except Terminated:
+        _say("terminated")
+        code = ExitCode.TERMINATED
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(code if isinstance(code, int) else 0)
+        from xent.output import silence_stdout
+
+        silence_stdout()
+    except MemoryError:
+        _fail(
+            "ran out of memory; free memory, or lower XENT_CHUNK_BYTES (see docs/safety.md)",
+            ExitCode.ENVIRONMENT,
+        )
+    except OSError as exc:
+        # Not an input (those are InputError): the output or the environment failed.
+        _fail(_os_message(exc), ExitCode.ENVIRONMENT)
     except Exception as exc:
         if _State.debug:
             import traceback
@@ -918,4 +1029,8 @@ def main(argv: list[str] | None = None) -> None:
             "(rerun with --debug for the traceback)",
             ExitCode.INTERNAL,
         )
-    sys.exit(code if isinstance(code, int) else 0)
+    finally:
+        spool = sys.modules.get("xent.read.stdin")  # loaded only when - was read
+        if spool is not None:
+            spool.discard()
+    sys.exit(code)

@@ -17,7 +17,6 @@ themselves takes about a minute (``benchmarks/bench_bootstrap.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +25,10 @@ import numpy.typing as npt
 
 from xent.errors import DataError, UsageError
 from xent.gates import Allowance
-from xent.io import describe_row
-from xent.report import GateResult, Report
-from xent.scoring import ScoreOptions, score
+from xent.options import ScoreOptions
+from xent.pipeline import Samples, score
+from xent.read import describe_row
+from xent.report import GateResult, Report, json_safe
 
 SCHEMA = "xent.compare/1"
 #: Most groups the bootstrap resamples (see the module docstring).
@@ -53,21 +53,14 @@ class _PairSink:
         self.loss: list[FloatArray] = []
         self.weight: list[FloatArray] = []
 
-    def write(
-        self,
-        index: npt.NDArray[np.int64],
-        ids: Sequence[Any] | None,
-        labels: Sequence[str] | npt.NDArray[Any],
-        loss: FloatArray,
-        weight: FloatArray,
-    ) -> None:
-        self.index.append(np.asarray(index, dtype=np.int64))
-        if ids is not None:
+    def write(self, samples: Samples) -> None:
+        self.index.append(np.asarray(samples.index, dtype=np.int64))
+        if samples.ids is not None:
             self.has_ids = True
-            self.ids.extend(ids.to_pylist() if hasattr(ids, "to_pylist") else ids)
-        self.labels.append(np.asarray(labels, dtype=object))
-        self.loss.append(np.asarray(loss, dtype=np.float64))
-        self.weight.append(np.asarray(weight, dtype=np.float64))
+            self.ids.extend(samples.id_values())
+        self.labels.append(np.asarray(samples.labels, dtype=object))
+        self.loss.append(samples.loss)
+        self.weight.append(samples.weight)
 
     def arrays(self) -> _Samples:
         def cat(parts: list[Any], dtype: Any) -> Any:
@@ -156,8 +149,6 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as the ``xent.compare/1`` JSON object."""
-        from xent.report import _json_safe
-
         base, cand = self.base, self.candidate
         relative = self.mean_difference / base.aggregate.loss if base.aggregate.loss else math.nan
         out = {
@@ -217,7 +208,7 @@ class Comparison:
             ],
             "passed": self.passed,
         }
-        safe: dict[str, Any] = _json_safe(out)
+        safe: dict[str, Any] = json_safe(out)
         return safe
 
 
@@ -270,7 +261,7 @@ def compare(
         )
     b, c = base_sink.arrays(), cand_sink.arrays()
     by_id = bool(opts.id_col) and b.ids is not None and c.ids is not None
-    c = _align(b, c, base, candidate, by_id, cand_report.header_lines)
+    c = _align(b, c, base, candidate, by_id, cand_report)
     diff = c.loss - b.loss
     weight = b.weight
     total = float(weight.sum())
@@ -306,7 +297,7 @@ def compare(
 
 
 def _align(
-    b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool, header_lines: int | None
+    b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool, cand_report: Report
 ) -> _Samples:
     """Reorder the candidate's samples to match the base's, checking labels agree."""
     if by_id:
@@ -342,10 +333,15 @@ def _align(
     mismatch = b.labels != c.labels
     if mismatch.any():
         i = int(np.argmax(mismatch))
+        hint = "both prediction sets must be scored on the same labels"
+        if not by_id and b.ids is not None and c.ids is not None:
+            hint = (
+                f"the rows may be in different orders: pair them by id with "
+                f"--id-col {cand_report.id_column}"
+            )
         raise DataError(
-            f"{candidate}: {describe_row(int(c.index[i]), header_lines)} has label "
-            f"{c.labels[i]!r} but {base} has {b.labels[i]!r}; both prediction sets must be "
-            "scored on the same labels"
+            f"{candidate}: {describe_row(int(c.index[i]), cand_report.header_lines)} has label "
+            f"{c.labels[i]!r} but {base} has {b.labels[i]!r}; {hint}"
         )
     return c
 

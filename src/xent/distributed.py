@@ -1,7 +1,7 @@
 """Scoring a sharded Parquet dataset on Dask (``xent score ... --engine dask``).
 
 Cross-entropy is a sum, so every shard is scored on a worker by the same code
-as the local engine (:func:`xent.scoring.accumulate`) into a mergeable
+as the local engine (:func:`xent.pipeline.run_pass`) into a mergeable
 accumulator; the driver merges them in shard order and builds the report.
 Figures equal the local engine's up to the order of floating-point sums.
 
@@ -19,20 +19,21 @@ import contextlib
 import glob
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
-from xent import engine
+from xent.accumulate import Accumulator, histogram_edges_nats
 from xent.errors import DataError, InputError, UsageError
-from xent.io import BATCH_ROWS, Source, _cast_batch, _parquet_files, first_line
-from xent.report import Report
-from xent.scoring import InputsAreLogits, ScoreOptions, accumulate, build_report, layout_of
-from xent.validation import RowSumError
+from xent.inputs import IntegerColumns, NotProbabilities, decide
+from xent.options import ScoreOptions
+from xent.pipeline import Pass, Samples, any_outside_unit_interval, layout_of, run_pass
+from xent.read import Source, first_line
+from xent.read.parquet import dataset_files, parquet_source
+from xent.report import Report, build_report
 
 INSTALL_HINT = "pip install 'xent[dask]'"
 
@@ -61,7 +62,7 @@ def find_shards(pattern: str) -> list[Shard]:
         return _remote_shards(pattern)
     local = pattern[len("file://") :] if pattern.startswith("file://") else pattern
     if os.path.isdir(local):
-        files = _parquet_files(pattern, local)
+        files = dataset_files(pattern, local)
     else:
         files = sorted(glob.glob(local, recursive=True))
         files = [f for f in files if os.path.isfile(f)]
@@ -104,31 +105,8 @@ def _open(shard: Shard) -> Any:
 
 
 def shard_source(shard: Shard) -> Source:
-    """A :class:`~xent.io.Source` over one Parquet shard (read row group by row group)."""
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.ParquetFile(_open(shard)).schema_arrow
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{shard.name}: cannot read as parquet: {first_line(exc)}") from exc
-
-    def open_batches(
-        columns: Sequence[str], types: dict[str, pa.DataType]
-    ) -> Iterator[pa.RecordBatch]:
-        present = set(schema.names)
-        missing = [c for c in columns if c not in present]
-        if missing:
-            raise InputError(
-                f"{shard.name}: has no column {missing[0]!r}; every shard needs the same columns"
-            )
-        try:
-            with pq.ParquetFile(_open(shard), pre_buffer=False) as parquet:
-                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
-                    yield _cast_batch(batch, types)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{shard.name}: cannot read as parquet: {first_line(exc)}") from exc
-
-    return Source(shard.name, "parquet", schema, open_batches)
+    """A :class:`~xent.read.Source` over one Parquet shard."""
+    return parquet_source(shard.name, [(shard.name, shard)], _open)
 
 
 def _row_count(shard: Shard) -> int:
@@ -141,47 +119,51 @@ def _row_count(shard: Shard) -> int:
 
 
 class ParquetSampleWriter:
-    """A sample sink writing one shard's per-sample losses to one Parquet file, atomically."""
+    """A sample sink writing one shard's per-sample losses to one Parquet file, atomically.
+
+    The columns are those of ``--format csv``: ``index, id, label, loss`` (``id``
+    null when the input has no id column).
+    """
 
     def __init__(self, path: str, id_type: pa.DataType | None = None) -> None:
         self.path = path
-        self.id_type = id_type
+        self.schema = pa.schema(
+            [
+                ("index", pa.int64()),
+                ("id", id_type or pa.string()),
+                ("label", pa.string()),
+                ("loss", pa.float64()),
+            ]
+        )
         self.temp = f"{path}.tmp-{os.getpid()}"
         self.writer: Any = None
 
     def start(self) -> None:
         self.close(publish=False)
 
-    def write(
-        self,
-        index: npt.NDArray[np.int64],
-        ids: Any,
-        labels: Sequence[str] | npt.NDArray[Any],
-        loss: npt.NDArray[np.float64],
-        weight: npt.NDArray[np.float64],
-    ) -> None:
+    def write(self, samples: Samples) -> None:
         import pyarrow.parquet as pq
 
-        columns = {"index": pa.array(index, type=pa.int64())}
-        if ids is not None:
-            columns["id"] = ids if isinstance(ids, pa.Array) else pa.array(list(ids))
-        columns["label"] = pa.array(np.asarray(labels, dtype=object).tolist(), type=pa.string())
-        columns["loss"] = pa.array(loss, type=pa.float64())
-        table = pa.table(columns)
+        n = len(samples.index)
+        table = pa.table(
+            [
+                pa.array(samples.index, type=pa.int64()),
+                samples.ids if samples.ids is not None else pa.nulls(n, self.schema.field(1).type),
+                pa.array(np.asarray(samples.labels, dtype=object).tolist(), type=pa.string()),
+                pa.array(samples.loss, type=pa.float64()),
+            ],
+            schema=self.schema,
+        )
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.temp, table.schema)
+            self.writer = pq.ParquetWriter(self.temp, self.schema)
         self.writer.write_table(table)
 
     def close(self, *, publish: bool) -> None:
         """Finish the file and move it into place (or drop it)."""
-        if publish and self.writer is None:  # no scored rows: an empty file all the same
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
-            ident = [("id", self.id_type)] if self.id_type is not None else []
-            empty = pa.schema(
-                [("index", pa.int64()), *ident, ("label", pa.string()), ("loss", pa.float64())]
-            )
-            self.writer = pq.ParquetWriter(self.temp, empty)
+        if publish and self.writer is None:  # no scored rows: an empty file all the same
+            self.writer = pq.ParquetWriter(self.temp, self.schema)
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -191,51 +173,56 @@ class ParquetSampleWriter:
             os.remove(self.temp)
 
 
+@dataclass(frozen=True)
+class ShardResult:
+    """One shard's pass, or the signal that its values may not be probabilities."""
+
+    scored: Pass | None
+    signal: NotProbabilities | None
+    prediction_columns: list[str]
+
+
 def score_shard(
     shard: Shard,
     opts: ScoreOptions,
     inputs: str,
     first_index: int,
     per_sample_path: str | None = None,
-) -> tuple[str, Any, list[str], list[str]]:
-    """Score one shard on a worker.
-
-    Returns ``(status, accumulator, classes, prediction_columns)``; status is
-    ``"logits"`` when ``--inputs auto`` found the values are logits (the
-    driver then scores every shard again as logits), and ``"rowsum"`` (with
-    the error in place of the accumulator) when rows do not sum to 1 under
-    ``--inputs auto``.
-    """
+) -> ShardResult:
+    """Score one shard on a worker (under ``--inputs auto``, a shard whose values
+    may not be probabilities reports so instead of failing)."""
     source = shard_source(shard)
     layout = layout_of(source, None, opts)
+    columns = list(layout.prediction_columns)
     sink = None
     if per_sample_path:
         id_type = source.schema.field(layout.id_column).type if layout.id_column else None
         if id_type is not None and pa.types.is_dictionary(id_type):
             id_type = id_type.value_type
+        if id_type is not None and (
+            pa.types.is_binary(id_type) or pa.types.is_large_binary(id_type)
+        ):
+            id_type = pa.string()  # ids are decoded as text
         sink = ParquetSampleWriter(per_sample_path, id_type)
     try:
-        accumulator, classes = accumulate(
-            source, layout, opts, inputs, first_index=first_index, sink=sink
-        )
-    except InputsAreLogits:
+        scored = run_pass(source, layout, opts, inputs, first_index=first_index, sink=sink)
+    except NotProbabilities as signal:
         if sink is not None:
             sink.close(publish=False)
-        return "logits", None, [], list(layout.prediction_columns)
-    except RowSumError as error:
-        if sink is not None:
-            sink.close(publish=False)
-        if opts.inputs == "auto" and inputs == "probs":
-            # Not an error yet: another shard may show that the values are logits.
-            return "rowsum", error, [], list(layout.prediction_columns)
-        raise
+        return ShardResult(None, signal, columns)
     except BaseException:
         if sink is not None:
             sink.close(publish=False)
         raise
     if sink is not None:
         sink.close(publish=True)
-    return "ok", accumulator, classes, list(layout.prediction_columns)
+    return ShardResult(scored, None, columns)
+
+
+def shard_outside_unit_interval(shard: Shard, opts: ScoreOptions) -> bool:
+    """True when some prediction value of the shard lies outside [0, 1]."""
+    source = shard_source(shard)
+    return any_outside_unit_interval(source, layout_of(source, None, opts), opts.ignore_label)
 
 
 def score_dask(
@@ -315,14 +302,22 @@ def score_dask(
         try:
             counts = _gather(client, client.map(_row_count, shards, pure=True), shards)
             offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
-            inputs = "probs" if opts.inputs == "auto" else opts.inputs
-            results = _run_all(client, shards, shard_opts, inputs, offsets, outputs)
-            if any(status == "logits" for status, *_ in results):
-                inputs = "logits"
+
+            def attempt(inputs: str) -> list[ShardResult]:
                 results = _run_all(client, shards, shard_opts, inputs, offsets, outputs)
-            for status, error, *_ in results:
-                if status == "rowsum":
-                    raise error
+                signals = [r.signal for r in results if r.signal is not None]
+                if signals:
+                    # A value outside [0, 1] anywhere settles it; a row sum may not.
+                    raise next((s for s in signals if s.row_sum_error is None), signals[0])
+                return results
+
+            def any_outside() -> bool:
+                futures = client.map(
+                    shard_outside_unit_interval, shards, [shard_opts] * len(shards), pure=False
+                )
+                return any(_gather(client, futures, shards))
+
+            decided = decide(opts.inputs, attempt, any_outside)
             failed = False
         finally:
             client.close()
@@ -331,25 +326,38 @@ def score_dask(
             cluster.close()
         if per_sample_output:
             _tidy(per_sample_output, outputs, failed)
-    merged = engine.Accumulator(
-        layout.n_classes,
-        top_k=opts.top,
-        histogram_edges_nats=engine.histogram_edges_nats(opts.unit),
+    merged = Accumulator(
+        layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
     )
+    integers = IntegerColumns(layout.prediction_columns)
     classes = list(layout.classes)
-    for shard, (_, accumulator, shard_classes, columns) in zip(shards, results, strict=True):
-        assert accumulator is not None
-        if columns != layout.prediction_columns:
+    for shard, result in zip(shards, decided.result, strict=True):
+        scored = result.scored
+        assert scored is not None
+        if result.prediction_columns != list(layout.prediction_columns):
             raise InputError(
-                f"{shard.name}: prediction columns {', '.join(columns)} differ from the first "
-                f"shard's ({', '.join(layout.prediction_columns)}); every shard needs the same"
+                f"{shard.name}: prediction columns {', '.join(result.prediction_columns)} differ "
+                f"from the first shard's ({', '.join(layout.prediction_columns)}); every shard "
+                "needs the same"
             )
-        if merged.metrics is None and accumulator.metrics is not None:
-            merged.metrics = type(accumulator.metrics)(layout.n_classes, opts.bins)
-        merged.merge(accumulator)
-        classes = _merge_classes(classes, shard_classes, opts, shard)
-    source = replace(first, name=pattern)
-    return build_report(source, None, layout, classes, opts, inputs, merged)
+        if merged.metrics is None and scored.accumulator.metrics is not None:
+            merged.metrics = type(scored.accumulator.metrics)(layout.n_classes, opts.bins)
+        merged.merge(scored.accumulator)
+        integers.merge(scored.integer_columns)
+        classes = _merge_classes(classes, scored.classes, layout.classes, opts, shard)
+    if decided.detected and decided.inputs == "logits":
+        integers.check_logits(pattern)
+    return build_report(
+        pattern,
+        None,
+        layout,
+        classes,
+        opts,
+        decided.inputs,
+        merged,
+        header_lines=first.header_lines,
+        inputs_detected=decided.detected,
+    )
 
 
 def _tidy(directory: str, outputs: list[str | None], failed: bool) -> None:
@@ -384,7 +392,7 @@ def _run_all(
     inputs: str,
     offsets: list[int],
     outputs: list[str | None],
-) -> list[tuple[str, Any, list[str], list[str]]]:
+) -> list[ShardResult]:
     futures = client.map(
         score_shard,
         shards,
@@ -402,18 +410,26 @@ def _run_all(
 
 
 def _merge_classes(
-    classes: list[str], shard_classes: list[str], opts: ScoreOptions, shard: Shard
+    classes: list[str],
+    shard_classes: list[str],
+    defaults: Sequence[str],
+    opts: ScoreOptions,
+    shard: Shard,
 ) -> list[str]:
-    """Agree on binary class names across shards (``--pos-label`` learns the negative one)."""
-    if opts.pos_label is None or not shard_classes:
-        return classes
-    placeholder = f"not {opts.pos_label}"
-    ours, theirs = classes[0], shard_classes[0]
-    if theirs in (placeholder, ours):
-        return classes
-    if ours == placeholder:
-        return [theirs, *classes[1:]]
-    raise DataError(
-        f"{shard.name}: label {theirs!r} besides {ours!r} and --pos-label {opts.pos_label!r}; "
-        "binary labels take two values"
-    )
+    """Agree on binary class names across shards: a name learned from the labels
+    (the negative class of ``--pos-label``, the spelling of ``True``) replaces the
+    default; two different learned negative classes are a third label value."""
+    merged = []
+    for ours, theirs, default in zip(classes, shard_classes, defaults, strict=True):
+        if theirs in (default, ours):
+            merged.append(ours)
+        elif ours == default:
+            merged.append(theirs)
+        elif opts.pos_label is not None:
+            raise DataError(
+                f"{shard.name}: label {theirs!r} besides {ours!r} and --pos-label "
+                f"{opts.pos_label!r}; binary labels take two values"
+            )
+        else:
+            merged.append(ours)  # the same value spelled otherwise (True, true)
+    return merged

@@ -1,7 +1,7 @@
 """Exceptions raised by the xent library, each carrying the exit code the CLI uses.
 
 The library raises these; only :mod:`xent.cli` turns them into a message on
-standard error and a process exit code (see the exit-code table in the README).
+standard error and a process exit code (the table is in docs/usage.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes, as documented in the README and the product contract."""
+    """Process exit codes, as documented in docs/usage.md."""
 
     OK = 0
     GATE_FAILED = 1
@@ -18,7 +18,9 @@ class ExitCode(IntEnum):
     UNREADABLE = 3
     INVALID_DATA = 4
     INTERNAL = 70
+    ENVIRONMENT = 74
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class XentError(Exception):
@@ -50,3 +52,11 @@ class DataError(XentError, ValueError):
     mismatch (exit code 4)."""
 
     exit_code = ExitCode.INVALID_DATA
+
+
+class EnvironmentFault(XentError, OSError):
+    """The world failed, not the input: the output cannot be written (a directory,
+    a full disk, a closed stream, no permission), or memory or temporary space ran
+    out (exit code 74)."""
+
+    exit_code = ExitCode.ENVIRONMENT

@@ -10,17 +10,18 @@ and substituted into the formula of its task, in the notation of
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from xent import engine
+from xent import loss as formulas
 from xent.errors import UsageError
-from xent.layout import LabelEncoder
-from xent.scoring import ScoreOptions, decoded_chunks, layout_of, open_sources, score_source
+from xent.options import ScoreOptions
+from xent.pipeline import Samples, open_sources, score_source
+from xent.render.text import printable
+from xent.report import json_safe
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -44,9 +45,7 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """The explanation as a JSON-ready object (schema ``xent.explain/1``)."""
-        from xent.report import _json_safe
-
-        safe: dict[str, Any] = _json_safe(
+        safe: dict[str, Any] = json_safe(
             {
                 "schema": "xent.explain/1",
                 "index": self.index,
@@ -74,40 +73,57 @@ class Explanation:
             *(f"note: {n}" for n in self.notes),
             f"loss = {self.loss!r} {self.unit}",
         ]
-        return "\n".join(lines) + "\n"
+        return "".join(printable(line) + "\n" for line in lines)
 
 
 class _Catch:
-    """A sample sink that keeps one row's loss, label and weight."""
+    """A sample sink that keeps one sample: its loss, label, weight and inputs."""
 
     def __init__(self, row: int | None, ident: str | None) -> None:
         self.row, self.ident = row, ident
-        self.found: tuple[int, Any, str, float, float] | None = None
+        self.found: _Found | None = None
 
     def start(self) -> None:
         self.found = None
 
-    def write(
-        self,
-        index: npt.NDArray[np.int64],
-        ids: Any,
-        labels: Sequence[str] | npt.NDArray[Any],
-        loss: FloatArray,
-        weight: FloatArray,
-    ) -> None:
+    def write(self, samples: Samples) -> None:
         if self.found is not None:
             return
         if self.row is not None:
-            hits = np.flatnonzero(index == self.row)
+            hits = np.flatnonzero(samples.index == self.row)
         else:
-            values = ids.to_pylist() if hasattr(ids, "to_pylist") else list(ids or [])
-            hits = np.array([i for i, v in enumerate(values) if str(v).strip() == self.ident])
-        if len(hits):
-            i = int(hits[0])
-            ident = None
-            if ids is not None:
-                ident = ids[i].as_py() if hasattr(ids[i], "as_py") else ids[i]
-            self.found = (int(index[i]), ident, str(labels[i]), float(loss[i]), float(weight[i]))
+            ids = samples.id_values()
+            hits = np.array([i for i, v in enumerate(ids) if str(v).strip() == self.ident])
+        if not len(hits):
+            return
+        i = int(hits[0])
+        values = np.atleast_1d(samples.values[i]).astype(np.float64)
+        if samples.targets is not None:
+            target = samples.targets[i].astype(np.float64)
+        else:
+            assert samples.y is not None
+            y = int(samples.y[i])
+            target = np.array([float(y)]) if values.size == 1 else np.eye(values.size)[y]
+        self.found = _Found(
+            index=int(samples.index[i]),
+            id=samples.id_values()[i],
+            label=str(samples.labels[i]),
+            loss=float(samples.loss[i]),
+            weight=float(samples.weight[i]),
+            values=values,
+            target=target,
+        )
+
+
+@dataclass(frozen=True)
+class _Found:
+    index: int
+    id: Any
+    label: str
+    loss: float
+    weight: float
+    values: FloatArray
+    target: FloatArray
 
 
 def explain(
@@ -117,7 +133,11 @@ def explain(
     id: str | None = None,
     options: ScoreOptions | None = None,
 ) -> Explanation:
-    """Explain the loss of the sample at 0-based ``row`` (or with id ``id``)."""
+    """Explain the loss of the sample at 0-based ``row`` (or with id ``id``).
+
+    The sample is scored in the same single pass as ``xent score`` would score
+    the whole input, so its loss is exactly the one ``--format csv`` shows.
+    """
     if (row is None) == (id is None):
         raise UsageError("give exactly one of --row K or --id VALUE")
     if row is not None and row < 0:
@@ -126,19 +146,17 @@ def explain(
     pred_source, label_source = open_sources(predictions, opts)
     catch = _Catch(row, None if id is None else str(id).strip())
     report = score_source(pred_source, label_source, replace(opts, top=0), sample_sink=catch)
-    if catch.found is None:
+    found = catch.found
+    if found is None:
         read = report.n_samples + report.n_ignored
         if row is not None and row < read:
-            raise UsageError(f"--row {row}: that row has the ignored label; it has no loss")
+            raise UsageError(f"--row {row}: that row has an ignored label; it has no loss")
         what = f"--row {row}" if row is not None else f"--id {id!r}"
         raise UsageError(
             f"{what}: no such sample in {predictions} ({read} rows, indices 0..{read - 1}"
             f"{', ids from the ' + repr(report.id_column) + ' column' if report.id_column else ''})"
         )
-    index, ident, label, loss, weight = catch.found
-    layout = layout_of(pred_source, label_source, opts)
-    layout.classes = list(report.classes)
-    values, target = _row_inputs(pred_source, layout, opts, index)
+    values = found.values
     notes = []
     if (
         opts.renormalize
@@ -151,44 +169,21 @@ def explain(
             notes.append(f"the row summed to {total:.6g}; --renormalize divided it by that sum")
             values = values / total
     explanation = Explanation(
-        index=index,
-        id=ident,
-        label=label,
+        index=found.index,
+        id=found.id,
+        label=found.label,
         task=report.task,
         inputs=report.inputs,
         unit=report.unit,
         formula="",
         steps=[],
-        loss=loss,
-        weight=weight,
+        loss=found.loss,
+        weight=found.weight,
         notes=notes,
         warnings=list(report.warnings),
     )
-    _write_steps(explanation, values, target, layout.classes, opts, report.inputs)
+    _write_steps(explanation, values, found.target, list(report.classes), opts, report.inputs)
     return explanation
-
-
-def _row_inputs(
-    source: Any, layout: Any, opts: ScoreOptions, index: int
-) -> tuple[FloatArray, FloatArray]:
-    """The prediction values and the target distribution of input row ``index``."""
-    encoder = LabelEncoder(layout)
-    for chunk, _ in decoded_chunks(source, layout, encoder, opts):
-        hits = np.flatnonzero(chunk.rows == index)
-        if not len(hits):
-            continue
-        i = int(hits[0])
-        values = np.atleast_1d(chunk.values[i]).astype(np.float64)
-        if chunk.targets is not None:
-            return values, chunk.targets[i].astype(np.float64)
-        assert chunk.label is not None
-        y = int(encoder.encode(chunk.label.slice(i, 1), chunk.where, layout.label_column)[0])
-        if values.size == 1:
-            return values, np.array([float(y)])
-        onehot = np.zeros(values.size)
-        onehot[y] = 1.0
-        return values, onehot
-    raise UsageError(f"row {index} vanished between two reads of {source.name}")
 
 
 def _f(value: float) -> str:
@@ -260,8 +255,8 @@ def _binary_steps(
         p = _sigmoid(value)
         out.steps.append(f"p = σ({_f(value)}) = {_f(p)}")
         out.steps.append(
-            f"ln(p) = -softplus(-z) = {_f(-float(engine._softplus(np.array([-value]))[0]))}, "
-            f"ln(1 - p) = -softplus(z) = {_f(-float(engine._softplus(np.array([value]))[0]))}"
+            f"ln(p) = -softplus(-z) = {_f(-float(formulas.softplus(np.array([-value]))[0]))}, "
+            f"ln(1 - p) = -softplus(z) = {_f(-float(formulas.softplus(np.array([value]))[0]))}"
         )
     elif inputs == "log-probs":
         p = math.exp(value)
@@ -295,7 +290,7 @@ def _categorical_steps(
     log_norm = 0.0
     if inputs == "logits":
         out.formula += ", ln(p_c) = z_c - ln Σ_j e^(z_j)"
-        log_norm = float(engine._log_softmax_parts(values[None, :])[0])
+        log_norm = float(formulas.log_sum_exp(values[None, :])[0])
         terms = " + ".join(f"e^({_f(z)})" for z in values[:8]) + (" + …" if k > 8 else "")
         out.steps.append(f"ln Σ_j e^(z_j) = ln({terms}) = {_f(log_norm)}")
         log_p = values - log_norm
@@ -345,7 +340,7 @@ def _multilabel_steps(
     t = (1 - a) * target + a / 2 if a else target
     out.formula = "H = (1/K)·Σ_k -[y_k·ln(p_k) + (1 - y_k)·ln(1 - p_k)]"
     assert isinstance(opts.eps, float)
-    elements, _ = engine.multilabel_losses(
+    elements, _ = formulas.multilabel_losses(
         target[None, :], values[None, :], inputs=inputs, eps=opts.eps, label_smoothing=a
     )
     for k, name in enumerate(classes):

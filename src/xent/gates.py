@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,29 +49,73 @@ class Allowance:
 
 
 def load_baseline(path: str) -> dict[str, Any]:
-    """Read a saved ``xent score --format json`` output."""
+    """Read a saved ``xent score --format json`` output, keeping what the gate compares.
+
+    A baseline is untrusted input: it is read within :data:`xent.limits.BASELINE_BYTES`,
+    and its loss must be a finite, non-negative number (a gate against an infinite
+    or missing loss would pass for any loss).
+    """
+    from xent import limits
+
+    fix = "save a baseline with xent score ... --format json --output baseline.json"
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limits.BASELINE_BYTES:
+                raise InputError(
+                    f"{path}: the baseline is {size / 2**20:.0f} MiB, more than the "
+                    f"{limits.BASELINE_BYTES / 2**20:.0f} MiB xent reads (XENT_BASELINE_BYTES); "
+                    "save it without --per-sample"
+                )
+            raw = handle.read(limits.BASELINE_BYTES + 1)
     except FileNotFoundError:
         raise InputError(f"{path}: no such baseline file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path}: not a JSON file ({exc}); save a baseline with "
-            "xent score ... --format json --output baseline.json"
-        ) from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a baseline file") from None
+    except OSError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: cannot read the baseline: {exc.strerror}") from None
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
+        if isinstance(exc, RecursionError):
+            reason = "nested too deeply"
+        raise InputError(f"{path}: not a JSON file ({reason}); {fix}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputError(
-            f"{path}: not an xent score report (schema {SCHEMA!r} expected); save a baseline "
-            "with xent score ... --format json --output baseline.json"
-        )
+        raise InputError(f"{path}: not an xent score report (schema {SCHEMA!r} expected); {fix}")
     aggregate = data.get("aggregate")
     loss = aggregate.get("loss") if isinstance(aggregate, dict) else None
-    if isinstance(loss, bool) or not (
-        isinstance(loss, int | float) or loss in ("inf", "-inf", "nan")
-    ):
-        raise InputError(f"{path}: the baseline has no aggregate.loss number")
-    return data
+    if isinstance(loss, bool) or not isinstance(loss, int | float | str):
+        raise InputError(f"{path}: the baseline has no aggregate.loss number; {fix}")
+    try:
+        value = float(loss)
+    except ValueError:
+        raise InputError(
+            f"{path}: the baseline's aggregate.loss {loss!r} is not a number"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError(
+            f"{path}: the baseline's loss is {loss!r}; a gate against it would pass for any "
+            "loss, so it needs a finite loss >= 0"
+        )
+    kept: dict[str, Any] = {"aggregate": {"loss": value}}
+    for key in ("task", "unit"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise InputError(f"{path}: the baseline's {key!r} is not text; {fix}")
+            kept[key] = data[key]
+    if "classes" in data:
+        classes = data["classes"]
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise InputError(f"{path}: the baseline's 'classes' is not a list of names; {fix}")
+        kept["classes"] = classes
+    return kept
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def check_baseline_matches(report: Report, baseline: dict[str, Any], path: str) -> None:
@@ -90,12 +135,6 @@ def check_baseline_matches(report: Report, baseline: dict[str, Any], path: str) 
             f"{path}: the baseline's classes ({', '.join(map(str, theirs_classes))}) differ from "
             f"this run's ({', '.join(report.classes)})"
         )
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, str):
-        return float(value)  # "inf" / "nan" as written by xent
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -159,7 +198,7 @@ def evaluate_gates(
         if baseline is None:
             baseline = load_baseline(options.baseline)
         check_baseline_matches(report, baseline, options.baseline)
-        base_loss = _number(baseline["aggregate"]["loss"])
+        base_loss = float(baseline["aggregate"]["loss"])
         allowance = Allowance.parse(options.max_increase or "0")
         threshold = allowance.threshold(base_loss)
         increase = loss - base_loss
@@ -176,3 +215,12 @@ def failure_line(gate: GateResult, unit: str) -> str:
             f"baseline, more than the allowed {gate.threshold:.6g}"
         )
     return f"gate {gate.gate} failed: {gate.value:.6g} {unit} > {gate.threshold:.6g}"
+
+
+def comparison_failure_line(gate: GateResult, unit: str) -> str:
+    """One line saying why a gate of ``xent compare`` failed."""
+    what = "the lower end of the confidence interval" if "significant" in gate.gate else "the loss"
+    return (
+        f"gate {gate.gate} failed: {what} rose by {gate.value:.6g} {unit} over the base, "
+        f"more than the allowed {gate.threshold:.6g}"
+    )

@@ -1,8 +1,18 @@
-"""Writing results all-or-nothing: to a file atomically, or to standard output at the end."""
+"""Writing results all-or-nothing: to a file atomically, or to standard output at the end.
+
+Everything is written to a temporary file first. On success it is renamed
+over the output file (keeping that file's permissions; through a symlink, the
+file it points to is replaced, on whatever filesystem it lives) or copied to
+standard output, a FIFO or a device. On any failure, Ctrl-C or SIGTERM the
+temporary file is removed, so a failed run never leaves a partial or clobbered
+output. Failures of the world (a full disk, a closed standard output, no
+permission) are :class:`~xent.errors.EnvironmentFault`, exit code 74.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -11,31 +21,62 @@ import tempfile
 from types import TracebackType
 from typing import IO
 
-from xent.errors import InputError
+from xent.errors import EnvironmentFault
+from xent.render.text import printable_lines
+
+#: errno values that mean the output cannot take more data (reported, never a bug).
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class AtomicOutput:
-    """A text file that appears at ``path`` (or on standard output) only on success.
+    """A text output that appears at ``path`` (or on standard output) only on success.
 
-    Everything is written to a temporary file first; :meth:`commit` moves it to
-    ``path`` with an atomic rename (or copies it to standard output). Leaving
-    the ``with`` block without committing, by an error or Ctrl-C, removes the
-    temporary file, so a failed run never leaves a partial or clobbered output.
+    ``path`` of None or ``-`` is standard output. Use as a context manager,
+    write to :attr:`stream`, and call :meth:`commit` once the output is whole.
     """
 
     def __init__(self, path: str | None) -> None:
         self.path = None if path in (None, "-") else path
-        directory = os.path.dirname(os.path.abspath(self.path)) if self.path else None
-        if directory is not None and not os.path.isdir(directory):
-            raise InputError(f"{self.path}: the output directory does not exist")
+        self._target, directory = self._resolve()
         try:
             handle, self._temp_name = tempfile.mkstemp(
                 prefix=".xent-", suffix=".tmp", dir=directory
             )
         except OSError as exc:
-            raise InputError(f"{self.path or 'output'}: cannot write here: {exc.strerror}") from exc
+            raise EnvironmentFault(
+                f"{self.path or 'output'}: cannot write here: {exc.strerror}"
+            ) from None
         self.stream: IO[str] = os.fdopen(handle, "w+", encoding="utf-8", newline="")
         self._done = False
+
+    def _resolve(self) -> tuple[str | None, str | None]:
+        """The regular file to replace (None: copy instead) and where the temporary file goes."""
+        if self.path is None:
+            return None, None
+        real = os.path.realpath(self.path)
+        try:
+            mode = os.stat(real).st_mode
+        except FileNotFoundError:
+            directory = os.path.dirname(real)
+            if not os.path.isdir(directory):
+                raise EnvironmentFault(
+                    f"{self.path}: the output directory does not exist; create it first"
+                ) from None
+            return real, directory
+        except OSError as exc:
+            raise EnvironmentFault(
+                f"{self.path}: cannot write the output: {exc.strerror}"
+            ) from None
+        if stat.S_ISDIR(mode):
+            raise EnvironmentFault(
+                f"{self.path}: is a directory; give --output a file name inside it"
+            )
+        if stat.S_ISREG(mode):
+            if not os.access(real, os.W_OK):
+                raise EnvironmentFault(f"{self.path}: cannot write the output: permission denied")
+            return real, os.path.dirname(real)
+        # A FIFO or a device: written in place at the end; the draft goes to TMPDIR.
+        return None, None
 
     @property
     def committed(self) -> bool:
@@ -44,30 +85,41 @@ class AtomicOutput:
 
     def commit(self) -> None:
         """Publish what was written."""
-        self.stream.flush()
-        if self.path is not None and _is_regular_or_new(self.path):
-            self.stream.close()
-            os.chmod(self._temp_name, 0o666 & ~_umask())
-            # Through a symlink, replace the file it points to, not the link.
-            os.replace(self._temp_name, os.path.realpath(self.path))
-        else:
-            # Standard output, or a FIFO or device given as --output: copy in, once complete.
-            self.stream.seek(0)
-            try:
-                if self.path is None:
-                    shutil.copyfileobj(self.stream, sys.stdout, 1 << 20)
-                    sys.stdout.flush()
-                else:
-                    with open(self.path, "w", encoding="utf-8", newline="") as target:
-                        shutil.copyfileobj(self.stream, target, 1 << 20)
-            except BrokenPipeError:
-                # The reader went away (e.g. `| head`): stop writing, quietly.
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            finally:
+        try:
+            self.stream.flush()
+            if self._target is not None:
                 self.stream.close()
-                os.remove(self._temp_name)
+                os.chmod(self._temp_name, _mode_for(self._target))
+                os.replace(self._temp_name, self._target)
+            else:
+                self._copy_out()
+        except OSError as exc:
+            raise _fault(self.path, exc) from None
         self._done = True
+
+    def _copy_out(self) -> None:
+        self.stream.seek(0)
+        try:
+            if self.path is None:
+                out = sys.stdout
+                if out is None:
+                    raise EnvironmentFault("standard output is closed; pass --output FILE")
+                if _is_terminal(out):
+                    # Text from the inputs never reaches a terminal raw, whatever the format.
+                    out.write(printable_lines(self.stream.read()))
+                else:
+                    shutil.copyfileobj(self.stream, out, 1 << 20)
+                out.flush()
+            else:
+                with open(self.path, "w", encoding="utf-8", newline="") as target:
+                    shutil.copyfileobj(self.stream, target, 1 << 20)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop writing, quietly.
+            silence_stdout()
+        finally:
+            self.stream.close()
+            with contextlib.suppress(OSError):
+                os.remove(self._temp_name)
 
     def __enter__(self) -> AtomicOutput:
         return self
@@ -79,19 +131,42 @@ class AtomicOutput:
         tb: TracebackType | None,
     ) -> None:
         if not self._done:
-            self.stream.close()
+            with contextlib.suppress(OSError):
+                self.stream.close()
             with contextlib.suppress(OSError):
                 os.remove(self._temp_name)
 
 
-def _is_regular_or_new(path: str) -> bool:
+def silence_stdout() -> None:
+    """Point standard output at /dev/null, so that nothing more is written to a closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _is_terminal(stream: IO[str]) -> bool:
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _fault(path: str | None, exc: OSError) -> EnvironmentFault:
+    if isinstance(exc, EnvironmentFault):
+        return exc
+    where = path or "standard output"
+    if exc.errno in _NO_SPACE:
+        return EnvironmentFault(f"{where}: no space left to write the output; free some space")
+    if exc.errno == errno.EBADF:
+        return EnvironmentFault(f"{where}: the output stream is closed; pass --output FILE")
+    return EnvironmentFault(f"{where}: cannot write the output: {exc.strerror or exc}")
+
+
+def _mode_for(target: str) -> int:
+    """The permissions of the file being replaced, or the umask's default for a new one."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
-        return True
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask

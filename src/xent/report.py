@@ -1,15 +1,21 @@
-"""The result of scoring, as plain data.
+"""The report stage: the result of scoring, as plain data.
 
 A :class:`Report` is what :func:`xent.score` returns and what every renderer
-(table, JSON, CSV, Markdown) reads. :meth:`Report.to_dict` produces the stable
-``xent.score/1`` JSON object.
+(table, JSON, CSV, Markdown) reads; :func:`build_report` makes one from a
+(merged) accumulator. :meth:`Report.to_dict` produces the stable
+``xent.score/1`` JSON object described in docs/json.md.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xent.accumulate import Accumulator
+    from xent.layout import Layout
+    from xent.options import ScoreOptions
 
 SCHEMA = "xent.score/1"
 
@@ -107,6 +113,8 @@ class Report:
     per_sample: list[SampleLoss] | None = None
     gates: list[GateResult] = field(default_factory=list)
     id_column: str | None = None
+    #: The saved row index recognised in the predictions (pandas' index, R's row names).
+    index_column: str | None = None
     label_column: str | None = None
     prediction_columns: list[str] = field(default_factory=list)
     inputs_detected: bool = False
@@ -164,6 +172,7 @@ class Report:
                 "label_column": self.label_column,
                 "prediction_columns": list(self.prediction_columns),
                 "id_column": self.id_column,
+                "index_column": self.index_column,
                 "eps": self.eps,
                 "n_renormalized": self.n_renormalized,
             },
@@ -182,7 +191,7 @@ class Report:
             for g in self.gates
         ]
         out["passed"] = self.passed
-        safe: dict[str, Any] = _json_safe(out)
+        safe: dict[str, Any] = json_safe(out)
         return safe
 
 
@@ -190,8 +199,8 @@ def _sample_dict(sample: SampleLoss) -> dict[str, Any]:
     return {"index": sample.index, "id": sample.id, "label": sample.label, "loss": sample.loss}
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats by strings, recursively."""
+def json_safe(value: Any) -> Any:
+    """Replace non-finite floats by the strings ``"inf"``, ``"-inf"`` and ``"nan"``, recursively."""
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
@@ -199,7 +208,117 @@ def _json_safe(value: Any) -> Any:
             return "inf" if value > 0 else "-inf"
         return value
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
+
+
+def _exp_or_inf(x: float) -> float:
+    """exp(x), or inf where it overflows float64."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def build_report(
+    predictions: str,
+    labels: str | None,
+    layout: Layout,
+    classes: list[str],
+    opts: ScoreOptions,
+    inputs: str,
+    acc: Accumulator,
+    *,
+    header_lines: int | None = None,
+    inputs_detected: bool = False,
+) -> Report:
+    """The report of a (merged) accumulator over the input named ``predictions``."""
+    import numpy as np
+
+    from xent import __version__
+    from xent.accumulate import HISTOGRAM_EDGES, binary_entropy_nats, entropy_nats
+    from xent.errors import DataError
+
+    if acc.n_samples == 0:
+        if acc.n_ignored:
+            ignored = ", ".join(repr(v) for v in opts.ignore_label)
+            which = f"the ignored label {ignored}"
+            if len(opts.ignore_label) > 1:
+                which = f"one of the ignored labels {ignored}"
+            raise DataError(
+                f"{predictions}: all {acc.n_ignored} rows have {which}; nothing is left to score"
+            )
+        raise DataError(f"{predictions}: no data rows to score")
+    total_sum = float(acc.loss_sum.sum())
+    total_weight = float(acc.weight_sum.sum())
+    if total_weight <= 0.0:
+        raise DataError(
+            f"{predictions}: the weights of the scored rows add up to 0; nothing to average"
+        )
+    scale = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
+    mean_nats = total_sum / total_weight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        class_loss = acc.loss_sum / acc.weight_sum
+        share = acc.loss_sum / total_sum if total_sum else np.zeros_like(acc.loss_sum)
+    per_class = [
+        ClassLoss(
+            name=name,
+            n=int(acc.count[c]),
+            loss=float(class_loss[c]) * scale,
+            sum=float(acc.loss_sum[c]) * scale,
+            weight=float(acc.weight_sum[c]),
+            share=float(share[c]),
+        )
+        for c, name in enumerate(classes)
+    ]
+    if layout.task == "multilabel":
+        prior = float(
+            np.mean(
+                [
+                    binary_entropy_nats(float(m / w)) if w > 0 else math.nan
+                    for m, w in zip(acc.target_mass, acc.weight_sum, strict=True)
+                ]
+            )
+        )
+        uniform = math.log(2.0)
+    else:
+        prior = entropy_nats(acc.target_mass)
+        uniform = math.log(layout.n_classes)
+    d2 = 1.0 - mean_nats / prior if prior > 0 else math.nan
+    metrics = acc.metrics
+    assert isinstance(opts.eps, float)
+    return Report(
+        predictions=predictions,
+        labels=labels,
+        task=layout.task,
+        inputs=inputs,
+        unit=opts.unit,
+        classes=classes,
+        n_samples=acc.n_samples,
+        n_ignored=acc.n_ignored,
+        aggregate=Aggregate(
+            loss=mean_nats * scale,
+            sum=total_sum * scale,
+            weight=total_weight,
+            perplexity=_exp_or_inf(mean_nats),
+            n_clipped=acc.n_clipped,
+        ),
+        per_class=per_class,
+        reference=Reference(uniform=uniform * scale, prior=prior * scale, d2=d2),
+        histogram=Histogram(edges=[*HISTOGRAM_EDGES, math.inf], counts=acc.histogram.tolist()),
+        top=[SampleLoss(index=i, id=d, label=lab, loss=v * scale) for i, d, lab, v in acc.worst()],
+        id_column=layout.id_column,
+        index_column=layout.index_column,
+        label_column=layout.label_column,
+        prediction_columns=list(layout.prediction_columns),
+        inputs_detected=inputs_detected,
+        n_renormalized=acc.n_renormalized,
+        eps=opts.eps if inputs == "probs" else 0.0,
+        metrics=(metrics.result(opts.metrics, scale) if metrics and opts.metrics else None),
+        calibration=(metrics.result(("ece",), scale)["calibration"] if metrics else None),
+        header_lines=header_lines,
+        warnings=list(layout.warnings),
+        version=__version__,
+    )

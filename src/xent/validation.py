@@ -8,11 +8,16 @@ offending value.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from xent.errors import DataError
+from xent.inputs import NotProbabilities
+
+if TYPE_CHECKING:
+    from xent.layout import Layout
 
 FloatArray = npt.NDArray[np.float64]
 Where = Callable[[int], str]
@@ -115,7 +120,7 @@ def check_row_sums(sums: FloatArray, n_classes: int, where: Where, *, what: str,
         )
 
 
-def renormalize(values: FloatArray, where: Where) -> tuple[FloatArray, int]:
+def _renormalized(values: FloatArray, where: Where) -> tuple[FloatArray, int]:
     """Divide each probability row by its sum; return the rows and how many changed."""
     sums = values.sum(axis=1)
     if (sums <= 0.0).any():
@@ -164,3 +169,61 @@ def check_targets(targets: FloatArray, columns: Sequence[str], where: Where, *, 
             what="the target probabilities",
             fix="soft labels must be a distribution over the classes",
         )
+
+
+def checked_values(
+    values: FloatArray,
+    layout: Layout,
+    inputs: str,
+    where: Where,
+    *,
+    renormalize: bool = False,
+    auto: bool = False,
+) -> tuple[FloatArray, int]:
+    """A chunk's prediction values, validated as ``inputs`` (and renormalized on request).
+
+    Returns the values and how many rows were renormalized. Under ``auto``,
+    values scored as probabilities raise :class:`~xent.inputs.NotProbabilities`
+    when one lies outside [0, 1] or a row does not sum to 1.
+    """
+    columns = layout.prediction_columns
+    check_finite(values, columns, where, "the prediction")
+    rows = values.ndim == 2 and layout.task != "multilabel"
+    if inputs == "logits":
+        check_magnitude(values, columns, where, "logit")
+        return values, 0
+    if inputs == "probs":
+        if auto and outside_unit_interval(values):
+            raise NotProbabilities
+        check_probabilities(values, columns, where)
+        if not rows:
+            return values, 0
+        if renormalize:
+            return _renormalized(values, where)
+        try:
+            check_row_sums(
+                values.sum(axis=1),
+                values.shape[1],
+                where,
+                what="the probabilities",
+                fix="pass --renormalize to divide each row by its sum, "
+                "or --inputs logits if these are scores",
+            )
+        except RowSumError as error:
+            if auto:
+                raise NotProbabilities(error) from None
+            raise
+        return values, 0
+    check_log_probabilities(values, columns, where)
+    check_magnitude(values, columns, where, "log-probability")
+    if rows:
+        with np.errstate(under="ignore"):
+            sums = np.exp(values).sum(axis=1)
+        check_row_sums(
+            sums,
+            values.shape[1],
+            where,
+            what="the exponentiated log-probabilities",
+            fix="check that the columns are log-softmax outputs, or pass --inputs logits",
+        )
+    return values, 0

@@ -1,30 +1,46 @@
-"""Renderers: turn a :class:`~xent.report.Report` into table, JSON or Markdown output.
+"""The render stage: a score report or a comparison in every output format.
 
-The renderers are imported on first use, so ``--format json`` never imports rich.
+Each format is a module of this package with two functions,
+``write_report(report, stream, *, terminal)`` and
+``write_comparison(result, stream, *, terminal)``; :data:`FORMATS` lists them
+and :func:`write` picks one. A format may also stream per-sample rows while
+scoring (:func:`sample_sink`): ``csv`` does. Modules are imported on first use,
+so ``--format json`` never imports rich. To add a format, add a module with
+those functions and its name to :data:`FORMATS`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xent.render.json import render_json
-    from xent.render.markdown import render_markdown
-    from xent.render.table import render_table
+    from xent.compare import Comparison
+    from xent.pipeline import SampleSink
+    from xent.report import Report
 
-__all__ = ["render_json", "render_markdown", "render_table"]
-
-_MODULES = {
-    "render_json": "xent.render.json",
-    "render_markdown": "xent.render.markdown",
-    "render_table": "xent.render.table",
-}
+#: The output formats, in the order ``--help`` lists them.
+FORMATS = ("table", "json", "csv", "markdown")
 
 
-def __getattr__(name: str) -> Any:
-    """Import a renderer the first time it is asked for."""
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+def write(
+    result: Report | Comparison, fmt: str, stream: IO[str], *, terminal: bool = False
+) -> None:
+    """Write ``result`` to ``stream`` in format ``fmt`` (``terminal``: ``stream`` is
+    the user's terminal, so the table may use its width and colour)."""
+    from xent.report import Report
 
-    return getattr(importlib.import_module(_MODULES[name]), name)
+    module: Any = importlib.import_module(f"xent.render.{fmt}")
+    if isinstance(result, Report):
+        module.write_report(result, stream, terminal=terminal)
+    else:
+        module.write_comparison(result, stream, terminal=terminal)
+
+
+def sample_sink(fmt: str, stream: IO[str]) -> SampleSink | None:
+    """The sink that streams per-sample rows of format ``fmt`` while scoring, if it has one."""
+    if fmt == "csv":
+        from xent.render.csv import CsvSampleWriter
+
+        return CsvSampleWriter(stream)
+    return None

@@ -1,15 +1,25 @@
-"""Per-sample CSV output (``--format csv``), written chunk by chunk as scoring goes."""
+"""The ``csv`` output format: one row per sample.
+
+``xent score --format csv`` streams ``index,id,label,loss`` rows while scoring
+(:class:`CsvSampleWriter` is a sample sink), always with these four columns
+(``id`` empty when the input has no id column) so that column positions never
+shift. ``xent compare --format csv`` writes one row per paired sample.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from xent.report import Report
+
+if TYPE_CHECKING:
+    from xent.compare import Comparison
+    from xent.pipeline import Samples
 
 HEADER = ("index", "id", "label", "loss")
 
@@ -18,7 +28,7 @@ _NEEDS_QUOTES = r'[",\r\n]|^\s|\s$'
 
 
 class CsvSampleWriter:
-    """Writes ``index,id,label,loss`` rows (``id`` only when there is an id column).
+    """A sample sink writing ``index,id,label,loss`` rows.
 
     Losses are written in their shortest exact decimal form, so reading them
     back gives the same float64 values; non-finite losses as ``inf`` / ``nan``.
@@ -26,35 +36,29 @@ class CsvSampleWriter:
     quoting goes through Python's ``csv`` module instead.
     """
 
-    def __init__(self, stream: IO[str], *, with_id: bool) -> None:
+    def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
-        self.with_id = with_id
         self._options = pacsv.WriteOptions(include_header=False, quoting_style="none")
 
     def start(self) -> None:
         """Write the header (again, after truncating, if scoring restarts)."""
         self.stream.seek(0)
         self.stream.truncate()
-        header = HEADER if self.with_id else tuple(h for h in HEADER if h != "id")
-        self.stream.write(",".join(header) + "\n")
+        self.stream.write(",".join(HEADER) + "\n")
 
-    def write(
-        self,
-        index: npt.NDArray[np.int64],
-        ids: Sequence[Any] | pa.Array | None,
-        labels: Sequence[str] | npt.NDArray[Any],
-        loss: npt.NDArray[np.float64],
-        weight: npt.NDArray[np.float64] | None = None,
-    ) -> None:
-        """Append one chunk of samples (``weight`` is not written)."""
-        columns: dict[str, pa.Array] = {"index": pa.array(index, type=pa.int64())}
-        if self.with_id:
-            columns["id"] = _as_arrow(ids, len(index))
-        columns["label"] = pa.array(np.asarray(labels, dtype=object), type=pa.string())
-        columns["loss"] = pa.array(loss, type=pa.float64())
-        table = pa.table(columns)
-        if any(_needs_quotes(table.column(c)) for c in ("id", "label") if c in columns):
-            rows = zip(*(table.column(c).to_pylist() for c in columns), strict=True)
+    def write(self, samples: Samples) -> None:
+        """Append one chunk of samples."""
+        n = len(samples.index)
+        table = pa.table(
+            {
+                "index": pa.array(samples.index, type=pa.int64()),
+                "id": samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
+                "label": pa.array(np.asarray(samples.labels, dtype=object), type=pa.string()),
+                "loss": pa.array(samples.loss, type=pa.float64()),
+            }
+        )
+        if any(_needs_quotes(table.column(c)) for c in ("id", "label")):
+            rows = zip(*(table.column(c).to_pylist() for c in HEADER), strict=True)
             writer = csv.writer(self.stream, lineterminator="\n")
             writer.writerows([*row[:-1], _format_loss(row[-1])] for row in rows)
             return
@@ -63,12 +67,23 @@ class CsvSampleWriter:
         self.stream.buffer.flush()  # type: ignore[attr-defined]
 
 
-def _as_arrow(ids: Sequence[Any] | pa.Array | None, n: int) -> pa.Array:
-    if ids is None:
-        return pa.nulls(n, type=pa.string())
-    if isinstance(ids, pa.Array):
-        return ids
-    return pa.array(list(ids))
+def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+    """Nothing more to write: the rows were streamed by :class:`CsvSampleWriter`."""
+
+
+def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+    """One row per paired sample: ``index,id,label,base,candidate,difference``."""
+    b, c = result.samples, result.candidate_samples
+    assert b is not None
+    assert c is not None
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["index", "id", "label", "base", "candidate", "difference"])
+    ids: list[Any] = b.ids.tolist() if b.ids is not None else [None] * len(b.index)
+    diff = (c.loss - b.loss).tolist()
+    for i, (index, label, base, cand) in enumerate(
+        zip(b.index.tolist(), b.labels.tolist(), b.loss.tolist(), c.loss.tolist(), strict=True)
+    ):
+        writer.writerow([index, ids[i], label, repr(base), repr(cand), repr(diff[i])])
 
 
 def _needs_quotes(column: pa.ChunkedArray) -> bool:

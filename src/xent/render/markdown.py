@@ -1,27 +1,46 @@
 """The ``markdown`` output format: GitHub-flavoured Markdown for pull-request comments
-and ``$GITHUB_STEP_SUMMARY``."""
+and ``$GITHUB_STEP_SUMMARY``, for a score report or a comparison."""
 
 from __future__ import annotations
 
-import re
+from typing import IO, TYPE_CHECKING
 
-from xent.render._format import count, metric_rows, number, percent, uniform_label
-from xent.report import Report
+from xent.render.text import (
+    count,
+    markdown_code,
+    markdown_escape,
+    metric_rows,
+    number,
+    percent,
+    uniform_label,
+)
+from xent.report import GateResult, Report
 
-_SPECIAL = re.compile(r"([\\`*|<>\[\]])")
+if TYPE_CHECKING:
+    from xent.compare import Comparison
+
+
+def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+    """Write ``report`` as Markdown."""
+    stream.write(render_markdown(report))
+
+
+def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+    """Write a comparison as Markdown."""
+    stream.write(render_comparison(result))
 
 
 def render_markdown(report: Report) -> str:
     """The report as Markdown: a heading, a summary table, the per-class table and,
     when there are gates, a gates table."""
     parts = [
-        f"### xent: cross-entropy of {_code(report.predictions)}",
+        f"### xent: cross-entropy of {markdown_code(report.predictions)}",
         _summary(report),
         "**Per class**",
         _per_class(report),
     ]
     if report.gates:
-        parts += [_gates_line(report), _gates(report)]
+        parts += [_gates_line(report.gates), _gates(report.gates)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -29,7 +48,7 @@ def _summary(report: Report) -> str:
     unit = f" {report.unit}"
     rows = []
     if report.labels is not None:
-        rows.append(["labels", _code(report.labels, in_table=True)])
+        rows.append(["labels", markdown_code(report.labels, in_table=True)])
     rows.append(["task", f"{report.task}, {count(len(report.classes))} classes"])
     inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
     rows += [
@@ -57,27 +76,28 @@ def _summary(report: Report) -> str:
 
 def _per_class(report: Report) -> str:
     rows = [
-        [_escape(c.name), count(c.n), number(c.loss), percent(c.share)] for c in report.per_class
+        [markdown_escape(c.name), count(c.n), number(c.loss), percent(c.share)]
+        for c in report.per_class
     ]
     return _table(["class", "n", f"loss ({report.unit})", "share"], ["l", "r", "r", "r"], rows)
 
 
-def _gates_line(report: Report) -> str:
-    failed = sum(not g.passed for g in report.gates)
+def _gates_line(gates: list[GateResult]) -> str:
+    failed = sum(not g.passed for g in gates)
     if failed:
-        return f"**Gates**: ❌ {failed} of {len(report.gates)} failed"
-    return f"**Gates**: ✅ all {len(report.gates)} passed"
+        return f"**Gates**: ❌ {failed} of {len(gates)} failed"
+    return f"**Gates**: ✅ all {len(gates)} passed"
 
 
-def _gates(report: Report) -> str:
+def _gates(gates: list[GateResult]) -> str:
     rows = [
         [
-            _escape(g.gate),
+            markdown_escape(g.gate),
             number(g.value),
             number(g.threshold),
             "✅ pass" if g.passed else "❌ fail",
         ]
-        for g in report.gates
+        for g in gates
     ]
     return _table(["gate", "value", "threshold", "result"], ["l", "r", "r", "l"], rows)
 
@@ -88,19 +108,37 @@ def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows])
 
 
-def _escape(text: str) -> str:
-    """Escape the characters that would break a table cell or turn into markup."""
-    return _SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+def render_comparison(result: Comparison) -> str:
+    """A comparison as GitHub-flavoured Markdown."""
+    from xent.render.table import comparison_rows
 
-
-def _code(text: str, *, in_table: bool = False) -> str:
-    """``text`` as an inline code span, fenced so that backticks inside survive.
-
-    In a table cell a ``|`` must be escaped even inside a code span.
-    """
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    if in_table:
-        text = text.replace("|", r"\|")
-    return f"{fence}{pad}{text}{pad}{fence}"
+    b = result.base
+    lines = [
+        f"### xent compare: {markdown_code(b.predictions)} → "
+        f"{markdown_code(result.candidate.predictions)}",
+        _table(
+            ["metric", "value"],
+            ["l", "l"],
+            [[markdown_escape(k), markdown_escape(v)] for k, v in comparison_rows(result)],
+        ),
+        "**Per class**",
+        _table(
+            ["class", "n", "base", "candidate", "difference"],
+            ["l", "r", "r", "r", "r"],
+            [
+                [
+                    markdown_escape(c.name),
+                    count(c.n),
+                    number(c.base),
+                    number(c.candidate),
+                    number(c.difference),
+                ]
+                for c in result.per_class
+            ],
+        ),
+    ]
+    if result.gates:
+        failed = sum(not g.passed for g in result.gates)
+        lines.append("**Gates**: " + ("✅ all passed" if not failed else f"❌ {failed} failed"))
+        lines.append(_gates(result.gates))
+    return "\n\n".join(lines) + "\n"

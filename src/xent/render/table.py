@@ -1,16 +1,18 @@
-"""The ``table`` output format: the report for a human at a terminal, drawn with rich.
+"""The ``table`` output format: a report or a comparison for a human, drawn with rich.
 
-Every piece of user data (paths, class names, ids) goes in as :class:`~rich.text.Text`,
-so square brackets and colons in it are never read as rich markup or emoji codes.
-Colour is only a hint: rich writes no colour or other ANSI codes when the console is
-not a terminal; :func:`make_console` also honours ``NO_COLOR`` on a terminal.
+Every piece of input text (paths, class names, labels, ids) goes in through
+:func:`data`: made printable (no escape sequence from an input reaches the
+terminal) and wrapped as :class:`~rich.text.Text`, so square brackets and colons
+in it are never read as rich markup or emoji codes. Colour is only a hint:
+rich writes no colour or other ANSI codes when the console is not a terminal;
+:func:`make_console` also honours ``NO_COLOR`` on a terminal.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich import box
 from rich.cells import cell_len
@@ -19,8 +21,19 @@ from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
-from xent.render._format import count, edge, metric_rows, number, percent, uniform_label
-from xent.report import Report
+from xent.render.text import (
+    count,
+    edge,
+    metric_rows,
+    number,
+    percent,
+    printable,
+    uniform_label,
+)
+from xent.report import GateResult, Report
+
+if TYPE_CHECKING:
+    from xent.compare import Comparison
 
 SHARE_BAR_WIDTH = 20
 """Longest bar in the per-class table, for a share of 100%."""
@@ -40,6 +53,21 @@ def make_console(file: IO[str] | None = None, *, width: int | None = None) -> Co
     if plain:
         return Console(file=file, width=width, color_system=None, highlight=False)
     return Console(file=file, width=width, highlight=False)
+
+
+def data(value: object) -> Text:
+    """Input text as a table cell: printable, never read as markup."""
+    return Text(printable(value))
+
+
+def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+    """Write ``report`` as a table to ``stream`` (100 columns wide unless ``terminal``)."""
+    render_table(report, make_console(stream, width=None if terminal else 100))
+
+
+def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+    """Write a comparison as a table to ``stream``."""
+    render_comparison(result, make_console(stream, width=None if terminal else 100))
 
 
 def render_table(report: Report, console: Console) -> None:
@@ -65,7 +93,7 @@ def render_table(report: Report, console: Console) -> None:
     for i, section in enumerate(sections):
         if i:
             console.print()
-        _print_trimmed(console, section)
+        print_trimmed(console, section)
 
 
 def bar(fraction: float, width: int) -> str:
@@ -80,7 +108,7 @@ def bar(fraction: float, width: int) -> str:
     return "█" * full + (_EIGHTHS[rest] if rest else "")
 
 
-def _print_trimmed(console: Console, renderable: RenderableType) -> None:
+def print_trimmed(console: Console, renderable: RenderableType) -> None:
     """Print ``renderable`` without the trailing spaces rich pads table lines with."""
     out: list[Segment] = []
     for line in console.render_lines(renderable, pad=False):
@@ -99,7 +127,7 @@ def _span(columns: list[list[str]], gap: int) -> int:
     return sum(widths) + gap * (len(columns) - 1)
 
 
-def _title(text: str) -> Text:
+def title(text: str) -> Text:
     return Text(text, style="bold")
 
 
@@ -111,7 +139,7 @@ def _pairs(pairs: list[tuple[str, str]], per_row: int, heading: list[str] | None
         grid.add_column(name, style="dim" if i % 2 == 0 else None, no_wrap=True)
     for start in range(0, len(pairs), per_row):
         row = [cell for pair in pairs[start : start + per_row] for cell in pair]
-        grid.add_row(*[Text(cell) for cell in row])
+        grid.add_row(*[data(cell) for cell in row])
     return grid
 
 
@@ -142,10 +170,10 @@ def _header(report: Report, width: int) -> RenderableType:
     # Line the file names up with the first column of the facts below them.
     files.add_column(style="dim", min_width=max(len(key) for key, _ in pairs[::per_row]))
     files.add_column(overflow="fold")
-    files.add_row("file", Text(report.predictions))
+    files.add_row("file", data(report.predictions))
     if report.labels is not None:
-        files.add_row("labels", Text(report.labels))
-    return Group(_title("xent score"), files, _pairs(pairs, per_row))
+        files.add_row("labels", data(report.labels))
+    return Group(title("xent score"), files, _pairs(pairs, per_row))
 
 
 def _aggregate(report: Report, width: int) -> RenderableType:
@@ -184,7 +212,7 @@ def _per_class(report: Report, width: int) -> RenderableType:
     header = ["class", "n", f"loss ({report.unit})", "share"]
     columns = [list(column) for column in zip(header, *rows, strict=True)]
     bar_width = min(SHARE_BAR_WIDTH, width - _span(columns, gap=3) - 3)
-    table = _table()
+    table = new_table()
     table.add_column(header[0])
     for name in header[1:]:
         table.add_column(name, justify="right", no_wrap=True)
@@ -194,8 +222,8 @@ def _per_class(report: Report, width: int) -> RenderableType:
         share_bar = (
             [Text(bar(c.share, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
         )
-        table.add_row(Text(row[0]), *row[1:], *share_bar)
-    return Group(_title("Per class"), table)
+        table.add_row(data(row[0]), *row[1:], *share_bar)
+    return Group(title("Per class"), table)
 
 
 def _distribution(report: Report, width: int) -> RenderableType:
@@ -208,7 +236,7 @@ def _distribution(report: Report, width: int) -> RenderableType:
     columns = [[span for span, _, _ in bins], [shown for _, shown, _ in bins]]
     bar_width = min(HISTOGRAM_BAR_WIDTH, width - _span(columns, gap=2) - 2)
     biggest = max(hist.counts, default=0)
-    table = _table(show_header=False)
+    table = new_table(show_header=False)
     table.add_column(justify="right", no_wrap=True)
     if bar_width >= MIN_BAR_WIDTH:
         table.add_column(no_wrap=True, overflow="crop")
@@ -218,38 +246,113 @@ def _distribution(report: Report, width: int) -> RenderableType:
             [Text(bar(n / biggest, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
         )
         table.add_row(Text(span), *drawn, shown)
-    return Group(_title(f"Per-sample loss ({report.unit})"), table)
+    return Group(title(f"Per-sample loss ({report.unit})"), table)
 
 
 def _top(report: Report) -> RenderableType:
-    table = _table()
+    table = new_table()
     table.add_column("index", justify="right", no_wrap=True)
     if report.id_column is not None:
-        table.add_column(Text(report.id_column))
+        table.add_column(data(report.id_column))
     table.add_column("label")
     table.add_column(f"loss ({report.unit})", justify="right", no_wrap=True)
     for s in report.top:
-        ident = [Text(str(s.id))] if report.id_column is not None else []
-        table.add_row(str(s.index), *ident, Text(str(s.label)), number(s.loss))
-    return Group(_title(f"Highest-loss samples (top {len(report.top)})"), table)
+        ident = [data(s.id)] if report.id_column is not None else []
+        table.add_row(str(s.index), *ident, data(s.label), number(s.loss))
+    return Group(title(f"Highest-loss samples (top {len(report.top)})"), table)
 
 
 def _gates(report: Report) -> RenderableType:
-    table = _table()
+    return Group(title("Gates"), gates_table(report.gates))
+
+
+def gates_table(gates: list[GateResult]) -> Table:
+    """The gates with their values, thresholds and verdicts."""
+    table = new_table()
     table.add_column("gate")
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("threshold", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    for g in report.gates:
+    for g in gates:
         result = Text("PASS", style="bold green") if g.passed else Text("FAIL", style="bold red")
-        table.add_row(Text(g.gate), number(g.value), number(g.threshold), result)
-    return Group(_title("Gates"), table)
+        table.add_row(data(g.gate), number(g.value), number(g.threshold), result)
+    return table
 
 
-def _table(*, show_header: bool = True) -> Table:
+def new_table(*, show_header: bool = True) -> Table:
     return Table(
         box=box.SIMPLE_HEAD if show_header else None,
         show_header=show_header,
         show_edge=False,
         pad_edge=False,
     )
+
+
+def render_comparison(result: Comparison, console: Console) -> None:
+    """Print a comparison: both models, the difference and its interval, per-class
+    differences, the samples that got most worse and the gates."""
+    b = result.base
+    header = new_table(show_header=False)
+    header.add_column(style="bold")
+    header.add_column()
+    for key, value in [
+        ("base", b.predictions),
+        ("candidate", result.candidate.predictions),
+        ("task", f"{b.task}, {len(b.classes)} classes"),
+        ("samples", f"{count(b.n_samples)} paired by {result.paired_by}"),
+        *comparison_rows(result),
+    ]:
+        header.add_row(key, data(value))
+    parts: list[RenderableType] = [title("xent compare"), header]
+    per_class = new_table()
+    for name in ("class", "n", "base", "candidate", "difference"):
+        per_class.add_column(name, justify="left" if name == "class" else "right")
+    for cls in result.per_class:
+        per_class.add_row(
+            data(cls.name),
+            count(cls.n),
+            number(cls.base),
+            number(cls.candidate),
+            number(cls.difference),
+        )
+    parts += [Text(""), title(f"Per class ({result.unit})"), per_class]
+    if result.most_worse:
+        worse = new_table()
+        worse.add_column("index", justify="right")
+        if b.id_column is not None:
+            worse.add_column(data(b.id_column))
+        for name in ("label", "base", "candidate", "difference"):
+            worse.add_column(name, justify="left" if name == "label" else "right")
+        for s in result.most_worse:
+            ident = [data(s.id)] if b.id_column is not None else []
+            worse.add_row(
+                str(s.index),
+                *ident,
+                data(s.label),
+                number(s.base),
+                number(s.candidate),
+                number(s.difference),
+            )
+        parts += [Text(""), title("Samples that got most worse"), worse]
+    if result.gates:
+        parts += [Text(""), title("Gates"), gates_table(result.gates)]
+    print_trimmed(console, Group(*parts))
+
+
+def comparison_rows(result: Comparison) -> list[tuple[str, str]]:
+    """The summary of a comparison as (label, value) pairs (table and Markdown)."""
+    iv = result.interval
+    unit = result.unit
+    return [
+        ("base loss", f"{number(result.base.aggregate.loss)} {unit}"),
+        ("candidate loss", f"{number(result.candidate.aggregate.loss)} {unit}"),
+        ("difference (cand − base)", f"{number(result.mean_difference)} {unit}"),
+        (
+            f"{percent(iv.confidence)} interval",
+            f"[{number(iv.low)}, {number(iv.high)}] ({count(iv.resamples)} resamples)",
+        ),
+        (
+            "samples better / worse / tied",
+            f"{count(result.n_better)} / {count(result.n_worse)} / {count(result.n_tied)}",
+        ),
+    ]

@@ -1,9 +1,65 @@
-"""Number formatting shared by the human-readable renderers (table and Markdown)."""
+"""Text shared by the renderers: numbers as people read them, and input text made safe.
+
+Every piece of text that comes from an input (paths, column and class names,
+labels, ids) and reaches a terminal, a table, Markdown or a message goes
+through :func:`printable` first: a class name holding an escape sequence
+(clear the screen, write the clipboard) is shown as ``\x1b[2J``, never sent.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
+
+
+def printable(text: object) -> str:
+    """``text`` on one line, with every character that is not printable shown as its
+    Python escape: control characters (ESC, BEL, CR, C1 codes), line and paragraph
+    separators, and invisible format characters such as bidirectional overrides.
+
+    >>> printable("cat\x1b[2J")
+    'cat\\x1b[2J'
+    >>> printable("line\nbreak")
+    'line\\nbreak'
+    """
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value
+    )
+
+
+def printable_lines(text: str) -> str:
+    """Multi-line text with each line made :func:`printable` (line ends kept)."""
+    return "".join(
+        printable(line.rstrip("\r\n")) + line[len(line.rstrip("\r\n")) :]
+        for line in text.splitlines(keepends=True)
+    )
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*|<>\[\]])")
+
+
+def markdown_escape(text: object) -> str:
+    """Input text for a Markdown table cell: printable, with markup characters escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", printable(text))
+
+
+def markdown_code(text: object, *, in_table: bool = False) -> str:
+    """Input text as an inline code span, fenced so that backticks inside survive.
+
+    In a table cell a ``|`` must be escaped even inside a code span.
+    """
+    value = printable(text)
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    if in_table:
+        value = value.replace("|", r"\|")
+    return f"{fence}{pad}{value}{pad}{fence}"
+
 
 SIGNIFICANT = 4
 """Significant digits shown for every loss-like number."""

@@ -1,21 +1,17 @@
-"""The numeric core: per-sample cross-entropy and mergeable accumulators.
+"""The loss stage: per-sample cross-entropy of one chunk, in nats and float64.
 
-Pure NumPy, no I/O. Every function works on one chunk of rows; an
-:class:`Accumulator` collects chunk results into per-class sums that merge
-exactly, so chunks of one file, or shards on other machines, combine into the
-same figures as one pass over everything.
-
-All losses are in nats and float64. Hard labels are never expanded into one-hot
-matrices: the probability of the true class is gathered with fancy indexing.
+Pure NumPy, no I/O. :func:`score_chunk` turns a chunk's prediction values and
+its targets (class indices, or per-class target columns) into per-sample
+losses and the per-class sums the accumulate stage adds up; the functions
+below it are the formulas of each task. Hard labels are never expanded into
+one-hot matrices: the probability of the true class is gathered with fancy
+indexing. The formulas are written out in docs/numbers.md.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +21,6 @@ IntArray = npt.NDArray[np.intp]
 
 #: eps used by ``--eps auto``: float64 machine epsilon, as scikit-learn uses.
 AUTO_EPS = float(np.finfo(np.float64).eps)
-
-#: Histogram edges of per-sample loss, in the reported unit (the last bin is open).
-HISTOGRAM_EDGES: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 PROBS = "probs"
 LOGITS = "logits"
@@ -68,7 +61,7 @@ def _clip(p: FloatArray, eps: float) -> tuple[FloatArray, int]:
     return np.clip(p, low, high), n_clipped
 
 
-def _softplus(x: FloatArray) -> FloatArray:
+def softplus(x: FloatArray) -> FloatArray:
     """log(1 + exp(x)), exact for large |x| (no overflow, no underflow to 0 too early)."""
     return np.logaddexp(0.0, x)
 
@@ -82,8 +75,8 @@ def _log1mexp(log_p: FloatArray) -> FloatArray:
     return out
 
 
-def _log_softmax_parts(logits: FloatArray) -> FloatArray:
-    """Row-wise log-sum-exp, shifted by the row maximum so exp never overflows."""
+def log_sum_exp(logits: FloatArray) -> FloatArray:
+    """Row-wise log Σ_j exp(x_j), shifted by the row maximum so exp never overflows."""
     row_max = logits.max(axis=1)
     shifted = logits - row_max[:, None]
     log_norm: FloatArray = row_max + np.log(np.exp(shifted).sum(axis=1))
@@ -126,8 +119,8 @@ def binary_losses(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if inputs == LOGITS:
             if hard:
-                return ChunkLosses(_softplus(np.where(target == 1.0, -values, values)), 0)
-            loss = target * _softplus(-values) + (1.0 - target) * _softplus(values)
+                return ChunkLosses(softplus(np.where(target == 1.0, -values, values)), 0)
+            loss = target * softplus(-values) + (1.0 - target) * softplus(values)
             return ChunkLosses(loss, 0)
         if inputs == LOG_PROBS:
             log_pos, log_neg = values, _log1mexp(values)
@@ -189,7 +182,7 @@ def multiclass_losses(
     a = label_smoothing
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if inputs == LOGITS:
-            log_norm = _log_softmax_parts(values)
+            log_norm = log_sum_exp(values)
             loss = log_norm - values[rows, y_index]
             if a:
                 uniform = log_norm - values.sum(axis=1) / n_classes
@@ -221,7 +214,7 @@ def soft_elements(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         n_clipped = 0
         if inputs == LOGITS:
-            log_p = values - _log_softmax_parts(values)[:, None]
+            log_p = values - log_sum_exp(values)[:, None]
         elif inputs == LOG_PROBS:
             log_p = values
         else:
@@ -270,173 +263,108 @@ def multilabel_losses(
     return flat.loss.reshape(targets.shape), flat.n_clipped
 
 
-@dataclass(order=True)
-class _Worst:
-    loss: float
-    index: int
-    id: Any = field(compare=False)
-    label: str = field(compare=False)
+@dataclass(frozen=True)
+class LossPlan:
+    """How the losses of every chunk are computed.
 
-
-class Accumulator:
-    """Mergeable sums behind every figure of a report.
-
-    Per class it keeps the weighted loss sum, the weight sum, the row count and
-    the target mass (summed weighted target probability, for the prior-only
-    reference loss); overall the clipped and renormalized counts, a histogram of
-    per-sample losses and the ``top_k`` highest-loss samples. Two accumulators
-    over disjoint rows :meth:`merge` into the accumulator of their union.
+    ``task`` is binary, multiclass or multilabel; ``soft`` marks per-class
+    target distributions (multiclass with ``--label-cols``); ``class_weights``
+    holds one weight per class (or None).
     """
 
-    def __init__(
-        self, n_classes: int, *, top_k: int = 5, histogram_edges_nats: Sequence[float] = ()
-    ) -> None:
-        self.n_classes = n_classes
-        self.top_k = top_k
-        self.loss_sum = np.zeros(n_classes)
-        self.weight_sum = np.zeros(n_classes)
-        self.target_mass = np.zeros(n_classes)
-        self.count = np.zeros(n_classes, dtype=np.int64)
-        self.edges = np.asarray(histogram_edges_nats or _nats_edges(1.0), dtype=np.float64)
-        self.histogram = np.zeros(len(self.edges), dtype=np.int64)
-        self.n_samples = 0
-        self.n_ignored = 0
-        self.n_clipped = 0
-        self.n_renormalized = 0
-        self._worst: list[_Worst] = []
-        #: Optional context metrics (a mergeable ``xent.metrics.MetricsAccumulator``).
-        self.metrics: Any = None
-
-    def add_samples(
-        self,
-        sample_loss: FloatArray,
-        *,
-        first_index: int | npt.NDArray[np.int64],
-        labels: Sequence[str] | npt.NDArray[Any],
-        ids: Sequence[Any] | None = None,
-    ) -> None:
-        """Count samples in the histogram and the top-K list.
-
-        ``first_index`` is the 0-based input row of the first sample, or an
-        array with every sample's row index when rows were dropped.
-        """
-        n = len(sample_loss)
-        self.n_samples += n
-        if n == 0:
-            return
-        finite_or_inf = np.where(np.isnan(sample_loss), np.inf, sample_loss)
-        bins = np.searchsorted(self.edges, finite_or_inf, side="right") - 1
-        self.histogram += np.bincount(np.clip(bins, 0, None), minlength=len(self.edges))
-        self._offer_worst(finite_or_inf, first_index, labels, ids)
-
-    def _offer_worst(
-        self,
-        loss: FloatArray,
-        first_index: int | npt.NDArray[np.int64],
-        labels: Sequence[str] | npt.NDArray[Any],
-        ids: Sequence[Any] | None,
-    ) -> None:
-        k = self.top_k
-        if k <= 0:
-            return
-        candidates = _largest(loss, k)
-        for i in candidates.tolist():
-            index = first_index + i if isinstance(first_index, int) else int(first_index[i])
-            ident: Any = None if ids is None else ids[i]
-            if hasattr(ident, "as_py"):  # an Arrow scalar
-                ident = ident.as_py()
-            entry = _Worst(float(loss[i]), -index, ident, str(labels[i]))
-            # Ties keep the earliest row: the index is stored negated so it loses.
-            if len(self._worst) < k:
-                heapq.heappush(self._worst, entry)
-            elif entry > self._worst[0]:
-                heapq.heapreplace(self._worst, entry)
-
-    def add_class_sums(
-        self,
-        loss_sum: FloatArray,
-        weight_sum: FloatArray,
-        count: npt.NDArray[np.int64],
-        target_mass: FloatArray,
-    ) -> None:
-        """Add per-class sums computed over one chunk."""
-        self.loss_sum += loss_sum
-        self.weight_sum += weight_sum
-        self.count += count
-        self.target_mass += target_mass
-
-    def merge(self, other: Accumulator) -> Accumulator:
-        """Fold ``other`` (over disjoint rows) into this accumulator and return it."""
-        if other.n_classes != self.n_classes:
-            raise ValueError("cannot merge accumulators with different class counts")
-        self.add_class_sums(other.loss_sum, other.weight_sum, other.count, other.target_mass)
-        self.histogram += other.histogram
-        self.n_samples += other.n_samples
-        self.n_ignored += other.n_ignored
-        self.n_clipped += other.n_clipped
-        self.n_renormalized += other.n_renormalized
-        if self.metrics is not None and other.metrics is not None:
-            self.metrics.merge(other.metrics)
-        for entry in other._worst:
-            if len(self._worst) < self.top_k:
-                heapq.heappush(self._worst, entry)
-            elif entry > self._worst[0]:
-                heapq.heapreplace(self._worst, entry)
-        return self
-
-    def worst(self) -> list[tuple[int, Any, str, float]]:
-        """The top-K samples as (index, id, label, loss), highest loss first."""
-        ordered = sorted(self._worst, reverse=True)
-        return [(-w.index, w.id, w.label, w.loss) for w in ordered]
+    task: str
+    n_classes: int
+    inputs: str
+    eps: float = AUTO_EPS
+    label_smoothing: float = 0.0
+    class_weights: FloatArray | None = None
+    soft: bool = False
 
 
-def _largest(values: FloatArray, k: int) -> IntArray:
-    """Indices of the ``k`` largest values; among equal values the earliest win."""
-    if len(values) <= k:
-        return np.arange(len(values))
-    kth = np.partition(values, len(values) - k)[len(values) - k]
-    above = np.flatnonzero(values > kth)
-    ties = np.flatnonzero(values == kth)[: k - len(above)]
-    return np.concatenate([above, ties])
+@dataclass(frozen=True)
+class ScoredChunk:
+    """The losses of one chunk, and the per-class sums behind its report.
+
+    ``loss`` is each sample's loss (nats) and ``weight`` its weight (sample
+    weight times class weight). The per-class arrays have one entry per class:
+    the weighted loss sum, the weight sum, the count of samples, and the
+    weighted target mass (for the prior-only reference loss). A multilabel
+    sample's loss is the mean of its K element losses, while the per-class
+    (and aggregate) sums run over every (sample, label) element.
+    """
+
+    loss: FloatArray
+    weight: FloatArray
+    class_loss: FloatArray
+    class_weight: FloatArray
+    class_count: npt.NDArray[np.int64]
+    class_mass: FloatArray
+    n_clipped: int
 
 
-def class_sums(
-    class_index: IntArray,
-    sample_loss: FloatArray,
-    weight: FloatArray,
-    n_classes: int,
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
-    """Weighted loss sums, weight sums and counts per true class, by ``bincount``."""
-    loss_sum: FloatArray = np.bincount(
-        class_index, weights=weight * sample_loss, minlength=n_classes
-    ).astype(np.float64)
-    weight_sum: FloatArray = np.bincount(class_index, weights=weight, minlength=n_classes).astype(
-        np.float64
+def score_chunk(
+    plan: LossPlan,
+    values: FloatArray,
+    weights: FloatArray,
+    *,
+    y: IntArray | None = None,
+    targets: FloatArray | None = None,
+) -> ScoredChunk:
+    """Losses of one chunk: ``values`` are its validated prediction values, ``y``
+    the class index of each sample (hard labels) or ``targets`` its per-class
+    target columns (soft or multilabel)."""
+    k, a, cw = plan.n_classes, plan.label_smoothing, plan.class_weights
+    if targets is not None:
+        if plan.task == "multilabel":
+            elements, n_clipped = multilabel_losses(
+                targets, values, inputs=plan.inputs, eps=plan.eps, label_smoothing=a
+            )
+            w = np.broadcast_to(weights[:, None] * (cw if cw is not None else 1.0), elements.shape)
+            smoothed = (1 - a) * targets + a / 2 if a else targets
+            return ScoredChunk(
+                loss=elements.mean(axis=1) + 0.0,
+                weight=weights,
+                class_loss=(w * elements).sum(axis=0),
+                class_weight=w.sum(axis=0),
+                class_count=np.full(k, len(elements), dtype=np.int64),
+                class_mass=(w * smoothed).sum(axis=0),
+                n_clipped=n_clipped,
+            )
+        q = (1 - a) * targets + a / k if a else targets
+        if cw is not None:
+            weights = weights * (targets @ cw)
+        elements, n_clipped = soft_elements(q, values, inputs=plan.inputs, eps=plan.eps)
+        return ScoredChunk(
+            loss=elements.sum(axis=1) + 0.0,
+            weight=weights,
+            class_loss=weights @ elements,
+            class_weight=weights @ q,
+            class_count=np.count_nonzero(targets > 0, axis=0).astype(np.int64),
+            class_mass=weights @ q,
+            n_clipped=n_clipped,
+        )
+    assert y is not None
+    if cw is not None:
+        weights = weights * cw[y]
+    if plan.task == "binary" and values.ndim == 1:
+        target = y.astype(np.float64)
+        if a:
+            target = (1 - a) * target + a / 2
+        result = binary_losses(target, values, inputs=plan.inputs, eps=plan.eps)
+        mass_pos = float(weights @ target)
+        mass = np.array([float(weights.sum()) - mass_pos, mass_pos])
+    else:
+        result = multiclass_losses(y, values, inputs=plan.inputs, eps=plan.eps, label_smoothing=a)
+        mass = np.bincount(y, weights=weights, minlength=k).astype(np.float64)
+        if a:
+            mass = (1 - a) * mass + a / k * float(weights.sum())
+    loss = result.loss + 0.0  # -log(1) is -0.0; write it as 0
+    return ScoredChunk(
+        loss=loss,
+        weight=weights,
+        class_loss=np.bincount(y, weights=weights * loss, minlength=k).astype(np.float64),
+        class_weight=np.bincount(y, weights=weights, minlength=k).astype(np.float64),
+        class_count=np.bincount(y, minlength=k).astype(np.int64),
+        class_mass=mass,
+        n_clipped=result.n_clipped,
     )
-    count = np.bincount(class_index, minlength=n_classes).astype(np.int64)
-    return loss_sum, weight_sum, count
-
-
-def _nats_edges(nats_per_unit: float) -> list[float]:
-    return [edge * nats_per_unit for edge in HISTOGRAM_EDGES]
-
-
-def histogram_edges_nats(unit: str) -> list[float]:
-    """The histogram edges of :data:`HISTOGRAM_EDGES` (given in ``unit``) in nats."""
-    return _nats_edges(math.log(2.0) if unit == "bits" else 1.0)
-
-
-def entropy_nats(mass: FloatArray) -> float:
-    """Entropy of the distribution proportional to ``mass`` (0·log 0 = 0), in nats."""
-    total = float(mass.sum())
-    if total <= 0.0:
-        return math.nan
-    f = mass[mass > 0] / total
-    return float(-(f * np.log(f)).sum())
-
-
-def binary_entropy_nats(p: float) -> float:
-    """Entropy of a Bernoulli(p) variable in nats."""
-    if p <= 0.0 or p >= 1.0:
-        return 0.0
-    return -(p * math.log(p) + (1.0 - p) * math.log1p(-p))

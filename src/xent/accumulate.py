@@ -1,0 +1,186 @@
+"""The accumulate stage: mergeable sums behind every figure of a report.
+
+An :class:`Accumulator` adds up the scored chunks of a pass: per-class sums,
+a histogram of per-sample losses, the highest-loss samples and, on request,
+the context metrics. Two accumulators over disjoint rows merge exactly, so
+chunks of one file, or shards scored on other machines, combine into the same
+figures as one pass over everything.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from xent.loss import ScoredChunk
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+#: Histogram edges of per-sample loss, in the reported unit (the last bin is open).
+HISTOGRAM_EDGES: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+
+
+@dataclass(order=True)
+class _Worst:
+    loss: float
+    index: int
+    id: Any = field(compare=False)
+    label: str = field(compare=False)
+
+
+class Accumulator:
+    """Mergeable sums behind every figure of a report.
+
+    Per class it keeps the weighted loss sum, the weight sum, the row count and
+    the target mass (summed weighted target probability, for the prior-only
+    reference loss); overall the clipped and renormalized counts, a histogram of
+    per-sample losses and the ``top_k`` highest-loss samples. Two accumulators
+    over disjoint rows :meth:`merge` into the accumulator of their union.
+    Losses are in nats.
+    """
+
+    def __init__(
+        self, n_classes: int, *, top_k: int = 5, histogram_edges_nats: Sequence[float] = ()
+    ) -> None:
+        self.n_classes = n_classes
+        self.top_k = top_k
+        self.loss_sum = np.zeros(n_classes)
+        self.weight_sum = np.zeros(n_classes)
+        self.target_mass = np.zeros(n_classes)
+        self.count = np.zeros(n_classes, dtype=np.int64)
+        self.edges = np.asarray(histogram_edges_nats or _nats_edges(1.0), dtype=np.float64)
+        self.histogram = np.zeros(len(self.edges), dtype=np.int64)
+        self.n_samples = 0
+        self.n_ignored = 0
+        self.n_clipped = 0
+        self.n_renormalized = 0
+        self._worst: list[_Worst] = []
+        #: Optional context metrics (a mergeable ``xent.metrics.MetricsAccumulator``).
+        self.metrics: Any = None
+
+    def add(
+        self,
+        scored: ScoredChunk,
+        *,
+        index: npt.NDArray[np.int64],
+        labels: npt.NDArray[Any],
+        ids: Any = None,
+    ) -> None:
+        """Add one scored chunk; ``index`` holds each sample's 0-based input row,
+        ``labels`` the label shown for it and ``ids`` its id (an Arrow array or None)."""
+        self.loss_sum += scored.class_loss
+        self.weight_sum += scored.class_weight
+        self.count += scored.class_count
+        self.target_mass += scored.class_mass
+        self.n_clipped += scored.n_clipped
+        self.add_samples(scored.loss, index=index, labels=labels, ids=ids)
+
+    def add_samples(
+        self,
+        sample_loss: FloatArray,
+        *,
+        index: npt.NDArray[np.int64],
+        labels: Sequence[str] | npt.NDArray[Any],
+        ids: Any = None,
+    ) -> None:
+        """Count samples in the histogram and the top-K list."""
+        n = len(sample_loss)
+        self.n_samples += n
+        if n == 0:
+            return
+        finite_or_inf = np.where(np.isnan(sample_loss), np.inf, sample_loss)
+        # Samples at or above each edge, by one comparison per edge (there are few).
+        at_least = np.array([np.count_nonzero(finite_or_inf >= e) for e in self.edges])
+        at_least[0] = n  # below the first edge (a loss of -0.0) counts in the first bin
+        self.histogram += at_least - np.append(at_least[1:], 0)
+        self._offer_worst(finite_or_inf, index, labels, ids)
+
+    def _offer_worst(
+        self,
+        loss: FloatArray,
+        index: npt.NDArray[np.int64],
+        labels: Sequence[str] | npt.NDArray[Any],
+        ids: Any,
+    ) -> None:
+        k = self.top_k
+        if k <= 0:
+            return
+        for i in _largest(loss, k).tolist():
+            ident: Any = None if ids is None else ids[i]
+            if hasattr(ident, "as_py"):  # an Arrow scalar
+                ident = ident.as_py()
+            entry = _Worst(float(loss[i]), -int(index[i]), ident, str(labels[i]))
+            # Ties keep the earliest row: the index is stored negated so it loses.
+            if len(self._worst) < k:
+                heapq.heappush(self._worst, entry)
+            elif entry > self._worst[0]:
+                heapq.heapreplace(self._worst, entry)
+
+    def merge(self, other: Accumulator) -> Accumulator:
+        """Fold ``other`` (over disjoint rows) into this accumulator and return it."""
+        if other.n_classes != self.n_classes:
+            raise ValueError("cannot merge accumulators with different class counts")
+        self.loss_sum += other.loss_sum
+        self.weight_sum += other.weight_sum
+        self.count += other.count
+        self.target_mass += other.target_mass
+        self.histogram += other.histogram
+        self.n_samples += other.n_samples
+        self.n_ignored += other.n_ignored
+        self.n_clipped += other.n_clipped
+        self.n_renormalized += other.n_renormalized
+        if self.metrics is not None and other.metrics is not None:
+            self.metrics.merge(other.metrics)
+        for entry in other._worst:
+            if len(self._worst) < self.top_k:
+                heapq.heappush(self._worst, entry)
+            elif entry > self._worst[0]:
+                heapq.heapreplace(self._worst, entry)
+        return self
+
+    def worst(self) -> list[tuple[int, Any, str, float]]:
+        """The top-K samples as (index, id, label, loss), highest loss first."""
+        ordered = sorted(self._worst, reverse=True)
+        return [(-w.index, w.id, w.label, w.loss) for w in ordered]
+
+
+def _largest(values: FloatArray, k: int) -> IntArray:
+    """Indices of the ``k`` largest values; among equal values the earliest win."""
+    if len(values) <= k:
+        return np.arange(len(values))
+    kth = np.partition(values, len(values) - k)[len(values) - k]
+    above = np.flatnonzero(values > kth)
+    ties = np.flatnonzero(values == kth)[: k - len(above)]
+    return np.concatenate([above, ties])
+
+
+def _nats_edges(nats_per_unit: float) -> list[float]:
+    return [edge * nats_per_unit for edge in HISTOGRAM_EDGES]
+
+
+def histogram_edges_nats(unit: str) -> list[float]:
+    """The histogram edges of :data:`HISTOGRAM_EDGES` (given in ``unit``) in nats."""
+    return _nats_edges(math.log(2.0) if unit == "bits" else 1.0)
+
+
+def entropy_nats(mass: FloatArray) -> float:
+    """Entropy of the distribution proportional to ``mass`` (0·log 0 = 0), in nats."""
+    total = float(mass.sum())
+    if total <= 0.0:
+        return math.nan
+    f = mass[mass > 0] / total
+    return float(-(f * np.log(f)).sum())
+
+
+def binary_entropy_nats(p: float) -> float:
+    """Entropy of a Bernoulli(p) variable in nats."""
+    if p <= 0.0 or p >= 1.0:
+        return 0.0
+    return -(p * math.log(p) + (1.0 - p) * math.log1p(-p))

@@ -1,0 +1,425 @@
+"""The decode stage: batches of the read stage into typed :class:`Chunk` objects.
+
+A chunk holds, for the rows it keeps, the prediction values as one float64
+matrix, the sample weights, the ids, and the labels (or per-class targets),
+taken from the same table or from a separate labels file aligned by position
+or joined on an id column. Rows whose label is ignored leave here, before any
+check (their cells may be empty). Chunk rows carry input-wide indices; error
+messages name rows of the file that holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from xent import limits
+from xent.errors import DataError
+from xent.labels import ignored_rows
+from xent.layout import Layout
+from xent.read import Source, describe_row
+from xent.read.arrow import float_column, null_mask, plain_array, text_values
+from xent.read.numpy import ArrayData
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Where = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The samples of one chunk of rows, decoded.
+
+    ``rows`` are the input-wide 0-based indices of the samples kept (ignored
+    rows are left out); ``n_read`` counts every row read, kept or not.
+    ``values`` is (n,) for one prediction column, (n, K) otherwise. Exactly one
+    of ``labels`` (a label value per sample) and ``targets`` ((n, K) per-class
+    targets) is set. ``ids`` are plain text or numbers. ``where(i)`` names
+    sample i in the predictions, ``label_where(i)`` in the file of the labels.
+    """
+
+    rows: IntArray
+    n_read: int
+    values: FloatArray
+    weights: FloatArray
+    ids: pa.Array | None
+    labels: pa.Array | None
+    targets: FloatArray | None
+    where: Where
+    label_where: Where
+
+
+def chunks(
+    source: Source,
+    layout: Layout,
+    *,
+    ignore: Sequence[str] = (),
+    first_index: int = 0,
+) -> Iterator[Chunk]:
+    """Decoded chunks of ``source`` with their labels (see :class:`Chunk`).
+
+    ``first_index`` is the input-wide index of the source's first row (for
+    shards of a dataset).
+    """
+    arrays = source.arrays
+    if arrays is not None and not layout.separate_labels and _natural_columns(arrays, layout):
+        yield from _array_chunks(source, arrays, layout, ignore, first_index)
+        return
+    yield from _table_chunks(source, layout, ignore, first_index)
+
+
+def _natural_columns(arrays: ArrayData, layout: Layout) -> bool:
+    """True when the layout reads the arrays' own columns (no selection by name)."""
+    return set(layout.prediction_columns) <= set(arrays.prediction_names) and (
+        layout.weight_column in (None, "__weight__")
+    )
+
+
+def _array_chunks(
+    source: Source, arrays: ArrayData, layout: Layout, ignore: Sequence[str], first_index: int
+) -> Iterator[Chunk]:
+    """Chunks straight from NumPy arrays: no Arrow columns in between."""
+    selected = [arrays.prediction_names.index(c) for c in layout.prediction_columns]
+    natural = selected == list(range(len(arrays.prediction_names)))
+    width = len(selected)
+    step = limits.rows_per_chunk(8 * (width + 2))
+    offset = 0
+    for pred_block, label_block in arrays.row_blocks(step):
+        assert pred_block is not None
+        n = len(pred_block)
+        keep = np.arange(n, dtype=np.int64)
+        labels: pa.Array | None = None
+        targets: FloatArray | None = None
+        if layout.label_columns:
+            assert label_block is not None
+            targets = _numbers(source, label_block, offset, layout.label_columns)
+        elif label_block is not None:
+            labels = _label_array(label_block)
+            dropped = ignored_rows(labels, ignore)
+            if dropped is not None:
+                keep = np.flatnonzero(~dropped)
+                labels = labels.take(pa.array(keep))
+        block = pred_block if pred_block.ndim == 1 or natural else pred_block[:, selected]
+        if len(keep) < n:
+            block = block[keep]
+            if targets is not None:
+                targets = targets[keep]
+        values = _numbers(source, block, offset, layout.prediction_columns)
+        if arrays.weights is not None:
+            weights = np.asarray(arrays.weights[offset : offset + n], dtype=np.float64)[keep]
+        else:
+            weights = np.ones(len(keep))
+        where = _describe(source, offset, keep)
+        yield Chunk(
+            rows=keep + (first_index + offset),
+            n_read=n,
+            values=values,
+            weights=weights,
+            ids=None,
+            labels=labels,
+            targets=targets,
+            where=where,
+            label_where=where,
+        )
+        offset += n
+
+
+def _numbers(
+    source: Source, block: np.ndarray[Any, Any], offset: int, columns: Sequence[str]
+) -> FloatArray:
+    """An array block as float64; text that is not a number is invalid data naming its row."""
+    if block.dtype.kind in "US":
+        for i, row in enumerate(block.reshape(len(block), -1).tolist()):
+            for j, text in enumerate(row):
+                try:
+                    float(text)
+                except ValueError:
+                    raise DataError(
+                        f"{source.name}: {describe_row(offset + i, None)}, column "
+                        f"{columns[j]!r}: {text!r} is not a number; predictions must be numeric"
+                    ) from None
+    if block.dtype == np.float64 and block.dtype.isnative:
+        return np.ascontiguousarray(block)
+    return block.astype(np.float64)
+
+
+def _label_array(block: np.ndarray[Any, Any]) -> pa.Array:
+    if block.dtype.byteorder == ">":
+        block = block.astype(block.dtype.newbyteorder("="))
+    if block.dtype.kind == "S":
+        block = np.char.decode(block, "utf-8", errors="replace")
+    if block.dtype.kind == "U":
+        return pa.array(block.tolist(), type=pa.string())
+    return pa.array(block)
+
+
+def _table_chunks(
+    source: Source, layout: Layout, ignore: Sequence[str], first_index: int
+) -> Iterator[Chunk]:
+    same_table = not layout.separate_labels
+    columns = list(layout.prediction_columns)
+    types: dict[str, pa.DataType] = {c: pa.float64() for c in columns}
+    for extra in (layout.id_column, layout.weight_column):
+        if extra and extra not in columns:
+            columns.append(extra)
+    if layout.weight_column:
+        types[layout.weight_column] = pa.float64()
+    label_names = [layout.label_column] if layout.label_column else list(layout.label_columns)
+    if same_table:
+        columns.extend(c for c in label_names if c not in columns)
+        types.update(_label_types(source, layout))
+    if source.text_cells and layout.id_column:
+        # Ids are text: a column that starts with numbers may hold names further down.
+        types[layout.id_column] = pa.string()
+
+    align = (
+        (_LabelJoin if layout.label_id_column else _LabelRows)(layout) if not same_table else None
+    )
+    offset = 0
+    for batch in source.batches(columns, types):
+        n = batch.num_rows
+        keep = np.arange(n, dtype=np.int64)
+        where = _describe(source, offset, keep)
+        label_batch, label_where = batch, where
+        if align is not None:
+            label_batch, label_where = align.take(batch, offset, where)
+        if layout.label_column:
+            dropped = ignored_rows(label_batch.column(layout.label_column), ignore)
+            if dropped is not None:
+                # Ignored rows leave before any check: their cells may be empty.
+                keep = np.flatnonzero(~dropped)
+                batch, label_batch = _take(batch, keep), _take(label_batch, keep)
+                where = _describe(source, offset, keep)
+                label_where = _renumbered(label_where, keep)
+        weights = (
+            _vector(batch, layout.weight_column, where, "the weight")
+            if layout.weight_column
+            else np.ones(len(keep))
+        )
+        yield Chunk(
+            rows=keep + (first_index + offset),
+            n_read=n,
+            values=_matrix(batch, layout.prediction_columns, where),
+            weights=weights,
+            ids=text_values(batch.column(layout.id_column)) if layout.id_column else None,
+            labels=(
+                plain_array(label_batch.column(layout.label_column))
+                if layout.label_column
+                else None
+            ),
+            targets=(
+                _matrix(label_batch, layout.label_columns, label_where)
+                if layout.label_columns
+                else None
+            ),
+            where=where,
+            label_where=label_where,
+        )
+        offset += n
+    if align is not None:
+        align.finish(offset, source.name)
+
+
+def _label_types(source: Source, layout: Layout) -> dict[str, pa.DataType]:
+    """How the label column(s) are read: text labels dictionary-encoded, targets as floats."""
+    types: dict[str, pa.DataType] = {c: pa.float64() for c in layout.label_columns}
+    if source.text_cells and layout.label_column:
+        # Labels are read as dictionary-encoded text: a column of mixed names and
+        # numbers stays readable, and mapping them to classes touches each
+        # distinct value once.
+        types[layout.label_column] = pa.dictionary(pa.int32(), pa.string())
+    return types
+
+
+def _describe(source: Source, offset: int, rows: IntArray) -> Where:
+    """Name row i of a chunk (its rows are ``rows`` of the batch read at ``offset``)."""
+
+    def where(i: int) -> str:
+        return f"{source.name}: {source.where(offset + int(rows[i]))}"
+
+    return where
+
+
+def _renumbered(where: Where, rows: IntArray) -> Where:
+    return lambda i: where(int(rows[i]))
+
+
+def _take(batch: pa.RecordBatch | pa.Table, rows: IntArray) -> Any:
+    return batch.take(pa.array(rows, type=pa.int64()))
+
+
+def _vector(batch: Any, column: str, where: Where, what: str) -> FloatArray:
+    array = batch.column(column)
+    if array.null_count:
+        row = int(np.argmax(null_mask(array)))
+        raise DataError(
+            f"{where(row)}, column {column!r}: {what} is missing; fill the cell or drop the row"
+        )
+    if not (
+        pa.types.is_floating(array.type)
+        or pa.types.is_integer(array.type)
+        or pa.types.is_decimal(array.type)
+    ):
+        raise DataError(
+            f"{where(0)}, column {column!r}: {what} column holds {array.type} values, not numbers"
+        )
+    return float_column(array)
+
+
+def _matrix(batch: Any, columns: Sequence[str], where: Where) -> FloatArray:
+    if len(columns) == 1:
+        return np.array(_vector(batch, columns[0], where, "the prediction"), dtype=np.float64)
+    out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
+    for j, column in enumerate(columns):
+        out[:, j] = _vector(batch, column, where, "the value")
+    return out
+
+
+class _LabelRows:
+    """Labels from a separate file, aligned to prediction batches by row position.
+
+    The labels file is read in step with the predictions, so it is never held
+    whole.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.source = layout.label_source
+        names = [layout.label_column] if layout.label_column else list(layout.label_columns)
+        self.batches = self.source.batches(names, _label_types(self.source, layout))
+        self.pending: list[pa.RecordBatch] = []
+        self.buffered = 0
+        self.taken = 0
+
+    def take(self, batch: pa.RecordBatch, offset: int, where: Where) -> tuple[pa.Table, Where]:
+        """The label rows matching one prediction batch, and how to name them."""
+        n = batch.num_rows
+        while self.buffered < n:
+            more = next(self.batches, None)
+            if more is None:
+                hint = (
+                    "; if it has no header line, pass --labels-no-header"
+                    if self.source.header_lines
+                    else ""
+                )
+                raise DataError(
+                    f"{where(self.buffered)}: the predictions have more rows than the labels in "
+                    f"{self.source.name} ({self.taken + self.buffered}); both files need one row "
+                    f"per sample, or join them with --id-col{hint}"
+                )
+            self.pending.append(more)
+            self.buffered += more.num_rows
+        table = pa.Table.from_batches(self.pending)
+        rows, rest = table.slice(0, n), table.slice(n)
+        self.pending = rest.to_batches() if rest.num_rows else []
+        self.buffered -= n
+        start = self.taken
+        self.taken += n
+        source = self.source
+        return rows.combine_chunks(), lambda i: f"{source.name}: {source.where(start + i)}"
+
+    def finish(self, n_pred_rows: int, pred_name: str) -> None:
+        """Fail when label rows are left over."""
+        left = self.buffered + sum(b.num_rows for b in self.batches)
+        if left:
+            total = self.taken + left
+            hint = ""
+            if left == 1 and self.source.header_lines:
+                hint = "; if the predictions file has no header line, pass --no-header"
+            raise DataError(
+                f"{self.source.name}: has {total} label rows but {pred_name} has "
+                f"{n_pred_rows} prediction rows; both files need one row per sample{hint}"
+            )
+
+
+class _LabelJoin:
+    """Labels from a separate file, joined to prediction batches on an id column.
+
+    The labels file is read whole once and its ids hashed once; each
+    prediction batch then looks its ids up in that table.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        source = self.source = layout.label_source
+        assert layout.label_id_column is not None
+        names = [layout.label_column] if layout.label_column else list(layout.label_columns)
+        if layout.label_id_column not in names:
+            names.append(layout.label_id_column)
+        types = _label_types(source, layout)
+        if source.text_cells:
+            types[layout.label_id_column] = pa.string()
+        self.table = source.read_all(names, types)
+        ids = _join_keys(self.table.column(layout.label_id_column))
+        self.ids = ids
+        self.position: dict[Any, int] = {}
+        for i, key in enumerate(ids):
+            first = self.position.setdefault(key, i)
+            if first != i:
+                raise DataError(
+                    f"{source.name}: {source.where(i)}: id {key!r} appears twice in the "
+                    f"labels (first at {source.where(first)}); ids must be unique"
+                )
+        self.seen = np.zeros(self.table.num_rows, dtype=bool)
+
+    def take(self, batch: pa.RecordBatch, offset: int, where: Where) -> tuple[pa.Table, Where]:
+        """The label rows matching one prediction batch, and how to name them."""
+        assert self.layout.id_column is not None
+        keys = _join_keys(batch.column(self.layout.id_column))
+        get = self.position.get
+        found = [get(key, -1) for key in keys]
+        positions = np.array(found, dtype=np.int64)
+        if (positions < 0).any():
+            row = int(np.argmax(positions < 0))
+            raise DataError(
+                f"{where(row)}: id {keys[row]!r} has no label in {self.source.name}; "
+                "every prediction needs a label row with the same id"
+            )
+        repeated = self.seen[positions] | _repeats(positions)
+        if repeated.any():
+            row = int(np.argmax(repeated))
+            raise DataError(
+                f"{where(row)}: id {keys[row]!r} appears more than once in the "
+                "predictions; ids must be unique"
+            )
+        self.seen[positions] = True
+        source = self.source
+        return (
+            self.table.take(pa.array(positions)),
+            lambda i: f"{source.name}: {source.where(int(positions[i]))}",
+        )
+
+    def finish(self, n_pred_rows: int, pred_name: str) -> None:
+        """Fail when some label row was never matched by a prediction."""
+        if self.seen.all():
+            return
+        first = int(np.argmax(~self.seen))
+        raise DataError(
+            f"{self.source.name}: {self.source.where(first)}: id {self.ids[first]!r} has no "
+            f"prediction in {pred_name}; every label needs a prediction row with the same id"
+        )
+
+
+def _join_keys(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """Ids as the keys of a join: trimmed text (a number and its text form join)."""
+    import pyarrow.compute as pc
+
+    values = text_values(array)
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        values = values.cast(pa.string())
+    return list(pc.utf8_trim_whitespace(values).to_pylist())
+
+
+def _repeats(positions: IntArray) -> npt.NDArray[np.bool_]:
+    """True at every position whose value appeared earlier in the array."""
+    order = np.argsort(positions, kind="stable")
+    sorted_pos = positions[order]
+    dup_sorted = np.zeros(len(positions), dtype=bool)
+    dup_sorted[1:] = sorted_pos[1:] == sorted_pos[:-1]
+    out = np.zeros(len(positions), dtype=bool)
+    out[order] = dup_sorted
+    return out

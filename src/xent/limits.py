@@ -1,0 +1,46 @@
+"""Byte budgets and resource limits, in one place.
+
+Every reader works in a byte budget, so memory is set by these numbers and not
+by the size of the input. Each can be changed with the environment variable
+named beside it (a whole number of bytes); docs/safety.md lists them with what
+a user can rely on. Modules read them as ``limits.NAME`` at call time, so a
+test (or a caller) can change one by assigning to it.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _bytes(variable: str, default: int) -> int:
+    """A positive byte count from the environment, or ``default``."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+#: Prediction values (as float64) decoded and scored at once: rows per chunk are
+#: this divided by the width of a row. XENT_CHUNK_BYTES.
+CHUNK_BYTES = _bytes("XENT_CHUNK_BYTES", 16 << 20)
+#: Uncompressed CSV text parsed as one unit by one thread. XENT_SEGMENT_BYTES.
+SEGMENT_BYTES = _bytes("XENT_SEGMENT_BYTES", 2 << 20)
+#: Block size of pyarrow's CSV and JSON Lines parsers (grown to fit the longest line).
+BLOCK_BYTES = _bytes("XENT_BLOCK_BYTES", 4 << 20)
+#: CSV text read to infer the column types (grown to hold the header and some rows).
+SCHEMA_BYTES = _bytes("XENT_SCHEMA_BYTES", 256 << 10)
+#: Most threads parsing CSV segments at once.
+PARSE_THREADS = 4
+#: Largest baseline report read by ``--baseline``. XENT_BASELINE_BYTES.
+BASELINE_BYTES = _bytes("XENT_BASELINE_BYTES", 64 << 20)
+#: Deepest nesting of arrays and objects accepted in a JSON Lines record.
+JSON_DEPTH = 64
+
+
+def rows_per_chunk(row_bytes: int) -> int:
+    """Rows that fit in :data:`CHUNK_BYTES` when one row takes ``row_bytes`` (at least 1)."""
+    return max(1, CHUNK_BYTES // max(1, row_bytes))

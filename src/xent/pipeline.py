@@ -1,0 +1,388 @@
+"""Scoring a file or arrays: read -> decode -> loss -> accumulate -> report.
+
+:func:`score` is the library entry point behind ``xent score``. It streams the
+input in chunks (:mod:`xent.decode`), scores each (:mod:`xent.loss`), adds the
+results up (:mod:`xent.accumulate`) and builds the :class:`~xent.report.Report`.
+Per-sample losses go to an optional :class:`SampleSink` as they are computed,
+so nothing proportional to the input size is kept unless asked for. The map
+of the stages is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from xent import validation
+from xent.accumulate import Accumulator, histogram_edges_nats
+from xent.decode import chunks
+from xent.errors import DataError, InputError, UsageError
+from xent.inputs import IntegerColumns, decide
+from xent.labels import LabelEncoder
+from xent.layout import Layout, resolve_layout
+from xent.loss import LossPlan, score_chunk
+from xent.options import ScoreOptions
+from xent.read import ReadRequest, Source, open_source
+from xent.read.numpy import array_source
+from xent.report import Report, SampleLoss, build_report
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One chunk of scored samples, as sinks receive them.
+
+    ``index`` holds each sample's 0-based input row, ``ids`` its id (plain
+    text or numbers, or None without an id column), ``labels`` the label shown
+    for it, ``loss`` its loss in the report's unit and ``weight`` its weight
+    (sample weight times class weight). ``values`` are the prediction values
+    as read (before any renormalization), and ``y`` (class indices) or
+    ``targets`` (per-class targets) what they were scored against.
+    """
+
+    index: npt.NDArray[np.int64]
+    ids: pa.Array | None
+    labels: npt.NDArray[Any]
+    loss: FloatArray
+    weight: FloatArray
+    values: FloatArray
+    y: npt.NDArray[np.int64] | None = None
+    targets: FloatArray | None = None
+
+    def id_values(self) -> list[Any]:
+        """The ids as Python values (None for every sample without an id column)."""
+        if self.ids is None:
+            return [None] * len(self.index)
+        return list(self.ids.to_pylist())
+
+
+class SampleSink(Protocol):
+    """Receives per-sample losses chunk by chunk, in input order."""
+
+    def start(self) -> None:
+        """Called before the first chunk, and again if scoring restarts."""
+
+    def write(self, samples: Samples) -> None:
+        """One chunk of samples."""
+
+
+class CollectSamples:
+    """A sink that keeps every sample, for ``per_sample`` in the report."""
+
+    def __init__(self) -> None:
+        self.samples: list[SampleLoss] = []
+
+    def start(self) -> None:
+        self.samples = []
+
+    def write(self, samples: Samples) -> None:
+        self.samples.extend(
+            SampleLoss(i, d, str(label), v)
+            for i, d, label, v in zip(
+                samples.index.tolist(),
+                samples.id_values(),
+                samples.labels,
+                samples.loss.tolist(),
+                strict=True,
+            )
+        )
+
+
+class Tee:
+    """A sink that hands every chunk to several sinks."""
+
+    def __init__(self, sinks: Sequence[SampleSink]) -> None:
+        self.sinks = list(sinks)
+
+    def start(self) -> None:
+        for sink in self.sinks:
+            sink.start()
+
+    def write(self, samples: Samples) -> None:
+        for sink in self.sinks:
+            sink.write(samples)
+
+
+@dataclass
+class Pass:
+    """What one pass over an input added up."""
+
+    accumulator: Accumulator
+    classes: list[str]
+    integer_columns: IntegerColumns
+
+
+def score(
+    predictions: str,
+    *,
+    options: ScoreOptions | None = None,
+    sample_sink: SampleSink | None = None,
+    progress: Callable[[int], None] | None = None,
+    **option_values: Any,
+) -> Report:
+    """Score a predictions file (or ``-`` for standard input) against its labels.
+
+    Options are given as a :class:`~xent.options.ScoreOptions` or as keyword
+    arguments of the same names, e.g. ``score("preds.csv", labels="y.csv",
+    unit="bits")``. ``sample_sink`` receives per-sample losses as they are
+    computed; ``progress`` is called with the number of rows done after each
+    chunk.
+
+    Raises :class:`~xent.errors.UsageError`, :class:`~xent.errors.InputError`
+    or :class:`~xent.errors.DataError` (see :mod:`xent.errors`).
+    """
+    opts = replace(options or ScoreOptions(), **option_values).checked()
+    pred_source, label_source = open_sources(predictions, opts)
+    return score_source(pred_source, label_source, opts, sample_sink=sample_sink, progress=progress)
+
+
+def open_sources(predictions: str, opts: ScoreOptions) -> tuple[Source, Source | None]:
+    """Open the predictions and, when ``opts.labels`` names one, the labels file."""
+    pred_source = open_source(
+        predictions,
+        input_format=opts.input_format,
+        request=ReadRequest(classes=opts.classes, role="predictions", header=not opts.no_header),
+    )
+    label_source = None
+    if opts.labels is not None:
+        label_source = open_source(
+            opts.labels,
+            input_format=opts.labels_format,
+            request=ReadRequest(
+                classes=opts.classes, role="labels", header=not opts.labels_no_header
+            ),
+        )
+    return pred_source, label_source
+
+
+def score_arrays(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    sample_weight: Any = None,
+    options: ScoreOptions | None = None,
+    **option_values: Any,
+) -> Report:
+    """Score in-memory arrays, with the same options as :func:`score`.
+
+    ``y_true`` has shape (N,) (class indices, 0/1, booleans or strings) or
+    (N, K) (soft or multilabel targets); ``y_pred`` has shape (N,) or (N, K).
+
+    >>> round(score_arrays([1, 0], [0.9, 0.2]).aggregate.loss, 6)
+    0.164252
+    """
+    opts = replace(options or ScoreOptions(), **option_values).checked()
+    label = np.asarray(y_true)
+    pred = np.asarray(y_pred)
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (pred.shape[0],):
+            raise DataError(
+                f"<arrays>: sample_weight has shape {weights.shape}; expected ({pred.shape[0]},)"
+            )
+        opts = replace(opts, weight_col="__weight__")
+    source = array_source(
+        "<arrays>", "npy", pred=pred, label=label, classes=opts.classes, weights=weights
+    )
+    return score_source(source, None, opts)
+
+
+def layout_of(predictions: Source, labels: Source | None, opts: ScoreOptions) -> Layout:
+    """The column roles of ``predictions`` (and ``labels``) under the layout options."""
+    return resolve_layout(predictions, labels, opts.layout_request())
+
+
+def score_source(
+    pred_source: Source,
+    label_source: Source | None,
+    opts: ScoreOptions,
+    *,
+    sample_sink: SampleSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Score already-opened sources (see :func:`score`); ``opts`` must be checked."""
+    layout = layout_of(pred_source, label_source, opts)
+    collector = CollectSamples() if opts.per_sample else None
+    sinks: list[SampleSink] = [s for s in (sample_sink, collector) if s is not None]
+    sink = Tee(sinks) if sinks else None
+    decided = decide(
+        opts.inputs,
+        lambda inputs: run_pass(pred_source, layout, opts, inputs, sink=sink, progress=progress),
+        lambda: any_outside_unit_interval(pred_source, layout, opts.ignore_label),
+    )
+    if decided.detected and decided.inputs == "logits":
+        decided.result.integer_columns.check_logits(pred_source.name)
+    report = build_report(
+        pred_source.name,
+        label_source.name if label_source is not None else None,
+        layout,
+        decided.result.classes,
+        opts,
+        decided.inputs,
+        decided.result.accumulator,
+        header_lines=pred_source.header_lines,
+        inputs_detected=decided.detected,
+    )
+    if collector is not None:
+        report.per_sample = collector.samples
+    return report
+
+
+def any_outside_unit_interval(source: Source, layout: Layout, ignore: Sequence[str]) -> bool:
+    """True when some prediction value in ``source`` lies outside [0, 1]."""
+    for chunk in chunks(source, layout, ignore=ignore):
+        finite = chunk.values[np.isfinite(chunk.values)]
+        if validation.outside_unit_interval(finite):
+            return True
+    return False
+
+
+def run_pass(
+    source: Source,
+    layout: Layout,
+    opts: ScoreOptions,
+    inputs: str,
+    *,
+    first_index: int = 0,
+    sink: SampleSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Pass:
+    """Score every row of ``source`` into a mergeable accumulator.
+
+    ``inputs`` is what the values are taken to be; under ``opts.inputs ==
+    "auto"`` a pass scoring probabilities raises
+    :class:`~xent.inputs.NotProbabilities` when they may not be.
+    ``first_index`` is the input-wide index of the first row (for shards of a
+    dataset).
+    """
+    if opts.metrics and layout.label_columns:
+        raise UsageError(
+            "--metrics needs one true class per sample (binary or multiclass labels), "
+            "not --label-cols"
+        )
+    encoder = LabelEncoder(
+        layout.classes,
+        binary=layout.binary_column,
+        pos_label=layout.pos_label,
+        column_names=layout.column_names,
+    )
+    accumulator = Accumulator(
+        layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
+    )
+    if (opts.metrics or opts.calibration) and not layout.label_columns:
+        from xent.metrics import MetricsAccumulator
+
+        accumulator.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
+    plan = LossPlan(
+        task=layout.task,
+        n_classes=layout.n_classes,
+        inputs=inputs,
+        eps=opts.clip_eps,
+        label_smoothing=opts.label_smoothing,
+        class_weights=_class_weight_vector(layout, opts.class_weights),
+        soft=layout.soft,
+    )
+    integers = IntegerColumns(layout.prediction_columns)
+    watch_integers = opts.inputs == "auto" and inputs == "logits"
+    to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
+    column = layout.label_column or "label"
+    if sink is not None:
+        sink.start()
+    rows_done = 0
+    try:
+        for chunk in chunks(source, layout, ignore=opts.ignore_label, first_index=first_index):
+            rows_done += chunk.n_read
+            accumulator.n_ignored += chunk.n_read - len(chunk.rows)
+            if len(chunk.rows):
+                values, renormalized = validation.checked_values(
+                    chunk.values,
+                    layout,
+                    inputs,
+                    chunk.where,
+                    renormalize=opts.renormalize,
+                    auto=opts.inputs == "auto",
+                )
+                accumulator.n_renormalized += renormalized
+                if watch_integers:
+                    integers.add(values)
+                y = None
+                if chunk.targets is not None:
+                    validation.check_targets(
+                        chunk.targets, layout.label_columns, chunk.label_where, soft=layout.soft
+                    )
+                else:
+                    assert chunk.labels is not None
+                    y = encoder.encode(chunk.labels, chunk.label_where, column)
+                if chunk.weights is not None and layout.weight_column:
+                    validation.check_weights(chunk.weights, layout.weight_column, chunk.where)
+                scored = score_chunk(plan, values, chunk.weights, y=y, targets=chunk.targets)
+                names = np.asarray(encoder.classes, dtype=object)
+                shown = _shown_labels(layout, names, y, chunk.targets)
+                accumulator.add(scored, index=chunk.rows, labels=shown, ids=chunk.ids)
+                if accumulator.metrics is not None and y is not None:
+                    from xent.metrics import probabilities
+
+                    accumulator.metrics.add(
+                        probabilities(values, inputs), y, scored.weight, scored.loss
+                    )
+                if sink is not None:
+                    sink.write(
+                        Samples(
+                            chunk.rows,
+                            chunk.ids,
+                            shown,
+                            scored.loss * to_unit,
+                            scored.weight,
+                            chunk.values,
+                            y,
+                            chunk.targets,
+                        )
+                    )
+            if progress is not None:
+                progress(rows_done)
+    except UnicodeDecodeError as exc:
+        names_of = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
+        raise InputError(
+            f"{names_of}: holds text that is not UTF-8 "
+            f"(byte {exc.object[exc.start : exc.start + 1]!r}); save the file as UTF-8"
+        ) from None
+    return Pass(accumulator, encoder.classes, integers)
+
+
+def _shown_labels(
+    layout: Layout,
+    names: npt.NDArray[Any],
+    y: npt.NDArray[np.int64] | None,
+    targets: FloatArray | None,
+) -> npt.NDArray[Any]:
+    """The label shown for each sample: its class, or (multilabel) its classes joined by ``|``."""
+    if y is not None:
+        shown: npt.NDArray[Any] = names[y]
+    else:
+        assert targets is not None
+        if layout.task == "multilabel":
+            shown = np.array(["|".join(names[row > 0.5]) for row in targets], dtype=object)
+        else:
+            shown = names[np.argmax(targets, axis=1)]
+    return shown
+
+
+def _class_weight_vector(layout: Layout, weights: Any) -> FloatArray | None:
+    if not weights:
+        return None
+    vector = np.ones(layout.n_classes)
+    for name, value in weights.items():
+        if name not in layout.classes:
+            raise UsageError(
+                f"--class-weights: {name!r} is not a class; classes are {', '.join(layout.classes)}"
+            )
+        vector[layout.classes.index(name)] = value
+    return vector
