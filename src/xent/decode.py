@@ -67,7 +67,7 @@ def chunks(
     shards of a dataset).
     """
     arrays = source.arrays
-    if arrays is not None and not layout.separate_labels and _natural_columns(arrays, layout):
+    if arrays is not None and not layout.label_id_column and _natural_columns(arrays, layout):
         yield from _array_chunks(source, arrays, layout, ignore, first_index)
         return
     yield from _table_chunks(source, layout, ignore, first_index)
@@ -84,10 +84,12 @@ def _array_chunks(
     source: Source, arrays: ArrayData, layout: Layout, ignore: Sequence[str], first_index: int
 ) -> Iterator[Chunk]:
     """Chunks straight from NumPy arrays: no Arrow columns in between."""
-    selected = [arrays.prediction_names.index(c) for c in layout.prediction_columns]
+    position = {name: j for j, name in enumerate(arrays.prediction_names)}
+    selected = [position[c] for c in layout.prediction_columns]
     natural = selected == list(range(len(arrays.prediction_names)))
     width = len(selected)
     step = limits.rows_per_chunk(8 * (width + 2))
+    align = _LabelRows(layout) if layout.separate_labels else None
     offset = 0
     for pred_block, label_block in arrays.row_blocks(step):
         assert pred_block is not None
@@ -95,15 +97,25 @@ def _array_chunks(
         keep = np.arange(n, dtype=np.int64)
         labels: pa.Array | None = None
         targets: FloatArray | None = None
-        if layout.label_columns:
+        label_where = _describe(source, offset, keep)
+        if align is not None:
+            table, label_where = align.take(n, offset, label_where)
+            if layout.label_columns:
+                targets = _matrix(table, layout.label_columns, label_where)
+            else:
+                assert layout.label_column is not None
+                labels = plain_array(table.column(layout.label_column))
+        elif layout.label_columns:
             assert label_block is not None
             targets = _numbers(source, label_block, offset, layout.label_columns)
         elif label_block is not None:
             labels = _label_array(label_block)
+        if labels is not None:
             dropped = ignored_rows(labels, ignore)
             if dropped is not None:
                 keep = np.flatnonzero(~dropped)
                 labels = labels.take(pa.array(keep))
+                label_where = _renumbered(label_where, keep)
         block = pred_block if pred_block.ndim == 1 or natural else pred_block[:, selected]
         if len(keep) < n:
             block = block[keep]
@@ -124,9 +136,11 @@ def _array_chunks(
             labels=labels,
             targets=targets,
             where=where,
-            label_where=where,
+            label_where=label_where,
         )
         offset += n
+    if align is not None:
+        align.finish(offset, source)
 
 
 def _numbers(
@@ -187,7 +201,7 @@ def _table_chunks(
         where = _describe(source, offset, keep)
         label_batch, label_where = batch, where
         if align is not None:
-            label_batch, label_where = align.take(batch, offset, where)
+            label_batch, label_where = align.take(n, offset, where, batch)
         if layout.label_column:
             dropped = ignored_rows(label_batch.column(layout.label_column), ignore)
             if dropped is not None:
@@ -222,7 +236,7 @@ def _table_chunks(
         )
         offset += n
     if align is not None:
-        align.finish(offset, source.name)
+        align.finish(offset, source)
 
 
 def _label_types(source: Source, layout: Layout) -> dict[str, pa.DataType]:
@@ -295,9 +309,9 @@ class _LabelRows:
         self.buffered = 0
         self.taken = 0
 
-    def take(self, batch: pa.RecordBatch, offset: int, where: Where) -> tuple[pa.Table, Where]:
-        """The label rows matching one prediction batch, and how to name them."""
-        n = batch.num_rows
+    def take(self, n: int, offset: int, where: Where, batch: Any = None) -> tuple[pa.Table, Where]:
+        """The next ``n`` label rows (for the prediction rows from ``offset`` on), and
+        how to name them."""
         while self.buffered < n:
             more = next(self.batches, None)
             if more is None:
@@ -322,16 +336,16 @@ class _LabelRows:
         source = self.source
         return rows.combine_chunks(), lambda i: f"{source.name}: {source.where(start + i)}"
 
-    def finish(self, n_pred_rows: int, pred_name: str) -> None:
+    def finish(self, n_pred_rows: int, predictions: Source) -> None:
         """Fail when label rows are left over."""
         left = self.buffered + sum(b.num_rows for b in self.batches)
         if left:
             total = self.taken + left
             hint = ""
-            if left == 1 and self.source.header_lines:
-                hint = "; if the predictions file has no header line, pass --no-header"
+            if left == 1 and predictions.header_lines:
+                hint = f"; if {predictions.name} has no header line, pass --no-header"
             raise DataError(
-                f"{self.source.name}: has {total} label rows but {pred_name} has "
+                f"{self.source.name}: has {total} label rows but {predictions.name} has "
                 f"{n_pred_rows} prediction rows; both files need one row per sample{hint}"
             )
 
@@ -366,8 +380,8 @@ class _LabelJoin:
                 )
         self.seen = np.zeros(self.table.num_rows, dtype=bool)
 
-    def take(self, batch: pa.RecordBatch, offset: int, where: Where) -> tuple[pa.Table, Where]:
-        """The label rows matching one prediction batch, and how to name them."""
+    def take(self, n: int, offset: int, where: Where, batch: Any = None) -> tuple[pa.Table, Where]:
+        """The label rows matching the ids of one prediction ``batch``, and how to name them."""
         assert self.layout.id_column is not None
         keys = _join_keys(batch.column(self.layout.id_column))
         get = self.position.get
@@ -393,14 +407,14 @@ class _LabelJoin:
             lambda i: f"{source.name}: {source.where(int(positions[i]))}",
         )
 
-    def finish(self, n_pred_rows: int, pred_name: str) -> None:
+    def finish(self, n_pred_rows: int, predictions: Source) -> None:
         """Fail when some label row was never matched by a prediction."""
         if self.seen.all():
             return
         first = int(np.argmax(~self.seen))
         raise DataError(
             f"{self.source.name}: {self.source.where(first)}: id {self.ids[first]!r} has no "
-            f"prediction in {pred_name}; every label needs a prediction row with the same id"
+            f"prediction in {predictions.name}; every label needs a prediction row with the same id"
         )
 
 

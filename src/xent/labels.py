@@ -124,6 +124,10 @@ class LabelEncoder:
         self._integer_position = (
             {int(float(c)): i for i, c in enumerate(self._classes)} if self._integers else {}
         )
+        if self._integers:
+            class_ints = np.array([int(float(c)) for c in self._classes], dtype=np.int64)
+            self._order = np.argsort(class_ints, kind="stable")
+            self._ranked = class_ints[self._order]
         self._negative: str | None = None
         self._spelled: list[str | None] = [None, None]
         self._matched_column_name = False
@@ -259,15 +263,12 @@ class LabelEncoder:
             self._reject(_number(values[row]), Unmatched.NOT_A_CLASS, row, where, column)
         numbers = values.astype(np.int64)
         if self._integers:
-            class_ints = np.array([int(float(c)) for c in self._classes], dtype=np.int64)
-            order = np.argsort(class_ints, kind="stable")
-            ranked = class_ints[order]
-            slot = np.clip(np.searchsorted(ranked, numbers), 0, len(ranked) - 1)
-            found = ranked[slot] == numbers
+            slot = np.clip(np.searchsorted(self._ranked, numbers), 0, len(self._ranked) - 1)
+            found = self._ranked[slot] == numbers
             if not found.all():
                 row = int(np.argmax(~found))
                 self._reject(str(numbers[row]), Unmatched.NOT_A_CLASS, row, where, column)
-            return order[slot].astype(np.int64)
+            return self._order[slot].astype(np.int64)
         bad = (numbers < 0) | (numbers >= len(self._classes))
         if bad.any():
             row = int(np.argmax(bad))

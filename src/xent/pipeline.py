@@ -11,9 +11,9 @@ of the stages is in docs/architecture.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from xent.read.numpy import array_source
 from xent.report import Report, SampleLoss, build_report
 
 FloatArray = npt.NDArray[np.float64]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -297,8 +298,9 @@ def run_pass(
     if sink is not None:
         sink.start()
     rows_done = 0
+    decoded = chunks(source, layout, ignore=opts.ignore_label, first_index=first_index)
     try:
-        for chunk in chunks(source, layout, ignore=opts.ignore_label, first_index=first_index):
+        for chunk in prefetched(decoded):
             rows_done += chunk.n_read
             accumulator.n_ignored += chunk.n_read - len(chunk.rows)
             if len(chunk.rows):
@@ -348,6 +350,12 @@ def run_pass(
                     )
             if progress is not None:
                 progress(rows_done)
+    except DataError:
+        if watch_integers:
+            # Taking the values for logits went wrong; a column of whole numbers
+            # (an index or a counter scored as a class) is the likelier cause.
+            integers.check_logits(source.name)
+        raise
     except UnicodeDecodeError as exc:
         names_of = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
         raise InputError(
@@ -355,6 +363,57 @@ def run_pass(
             f"(byte {exc.object[exc.start : exc.start + 1]!r}); save the file as UTF-8"
         ) from None
     return Pass(accumulator, encoder.classes, integers)
+
+
+def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """The items of ``items``, produced by a background thread up to ``depth`` ahead.
+
+    Reading and decoding the next chunk (file reads and conversions, which
+    release the GIL) overlaps with scoring this one. An exception in the
+    producer is raised here, at the item where it happened; leaving the loop
+    early stops the producer.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="xent-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _shown_labels(

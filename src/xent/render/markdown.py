@@ -7,6 +7,7 @@ from typing import IO, TYPE_CHECKING
 
 from xent.render.text import (
     count,
+    index_note,
     markdown_code,
     markdown_escape,
     metric_rows,
@@ -49,6 +50,8 @@ def _summary(report: Report) -> str:
     rows = []
     if report.labels is not None:
         rows.append(["labels", markdown_code(report.labels, in_table=True)])
+    if report.index_column is not None:
+        rows.append(["index", markdown_escape(index_note(report))])
     rows.append(["task", f"{report.task}, {count(len(report.classes))} classes"])
     inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
     rows += [

@@ -24,6 +24,7 @@ from rich.text import Text
 from xent.render.text import (
     count,
     edge,
+    index_note,
     metric_rows,
     number,
     percent,
@@ -173,6 +174,8 @@ def _header(report: Report, width: int) -> RenderableType:
     files.add_row("file", data(report.predictions))
     if report.labels is not None:
         files.add_row("labels", data(report.labels))
+    if report.index_column is not None:
+        files.add_row("index", data(index_note(report)))
     return Group(title("xent score"), files, _pairs(pairs, per_row))
 
 

@@ -127,6 +127,12 @@ def metric_rows(metrics: dict[str, Any] | None, unit: str) -> list[tuple[str, st
     return rows
 
 
+def index_note(report: Any) -> str:
+    """What the report says about a saved row index it recognised in the predictions."""
+    used = ", shown as the id" if report.id_column == report.index_column else ""
+    return f"column {report.index_column!r} is a saved row index: not scored{used}"
+
+
 def uniform_label(task: str) -> str:
     """What the uniform reference predicts: 1/K per class, or 1/2 per label (multilabel)."""
     return "uniform (1/2 per label)" if task == "multilabel" else "uniform (1/K each)"
