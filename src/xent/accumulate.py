@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from xent.loss import ScoredChunk
 
@@ -64,6 +65,8 @@ class Accumulator:
         self._worst: list[_Worst] = []
         #: Optional context metrics (a mergeable ``xent.metrics.MetricsAccumulator``).
         self.metrics: Any = None
+        #: Optional sums per group of samples (``--by``).
+        self.groups: GroupSums | None = None
 
     def add(
         self,
@@ -72,9 +75,14 @@ class Accumulator:
         index: npt.NDArray[np.int64],
         labels: npt.NDArray[Any],
         ids: Any = None,
+        groups: Sequence[pa.Array] = (),
     ) -> None:
         """Add one scored chunk; ``index`` holds each sample's 0-based input row,
-        ``labels`` the label shown for it and ``ids`` its id (an Arrow array or None)."""
+        ``labels`` the label shown for it, ``ids`` its id (an Arrow array or None)
+        and ``groups`` its group key columns."""
+        if self.groups is not None and groups:
+            codes = self.groups.codes(groups)
+            self.groups.add(codes, scored.numerator, scored.denominator)
         self.loss_sum += scored.class_loss
         self.weight_sum += scored.class_weight
         self.count += scored.class_count
@@ -138,6 +146,10 @@ class Accumulator:
         self.n_renormalized += other.n_renormalized
         if self.metrics is not None and other.metrics is not None:
             self.metrics.merge(other.metrics)
+        if other.groups is not None:
+            if self.groups is None:
+                self.groups = GroupSums(other.groups.names)
+            self.groups.merge(other.groups)
         for entry in other._worst:
             if len(self._worst) < self.top_k:
                 heapq.heappush(self._worst, entry)
@@ -184,3 +196,102 @@ def binary_entropy_nats(p: float) -> float:
     if p <= 0.0 or p >= 1.0:
         return 0.0
     return -(p * math.log(p) + (1.0 - p) * math.log1p(-p))
+
+
+class GroupSums:
+    """Sums per group of samples (``--by``), mergeable like the rest.
+
+    A group is the tuple of its key values, one per group column (a single
+    value for one column). Memory grows with the number of groups, never with
+    the number of rows. Mapping a chunk's keys to groups touches each distinct
+    key of the chunk once (keys are dictionary-encoded first), so grouping by a
+    column with a million values costs a dictionary lookup per distinct value,
+    not per row.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.keys: list[Any] = []
+        self._index: dict[Any, int] = {}
+        self.count = np.zeros(0, dtype=np.int64)
+        self.loss_sum = np.zeros(0)
+        self.weight_sum = np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def codes(self, columns: Sequence[pa.Array]) -> npt.NDArray[np.intp]:
+        """The group number of every row, adding groups first seen here."""
+        local, values = _local_keys(columns)
+        index = self._index
+        lookup = np.empty(len(values), dtype=np.intp)
+        for i, key in enumerate(values):
+            number = index.get(key)
+            if number is None:
+                number = index[key] = len(self.keys)
+                self.keys.append(key)
+            lookup[i] = number
+        self._grow()
+        result: npt.NDArray[np.intp] = lookup[local]
+        return result
+
+    def add(
+        self, codes: npt.NDArray[np.intp], numerator: FloatArray, denominator: FloatArray
+    ) -> None:
+        """Add each sample's part of the weighted loss sum and weight sum to its group."""
+        k = len(self.keys)
+        self.count += np.bincount(codes, minlength=k)
+        self.loss_sum += np.bincount(codes, weights=numerator, minlength=k)
+        self.weight_sum += np.bincount(codes, weights=denominator, minlength=k)
+
+    def merge(self, other: GroupSums) -> None:
+        """Fold in the groups of ``other`` (over other rows)."""
+        lookup = np.empty(len(other.keys), dtype=np.intp)
+        for i, key in enumerate(other.keys):
+            number = self._index.get(key)
+            if number is None:
+                number = self._index[key] = len(self.keys)
+                self.keys.append(key)
+            lookup[i] = number
+        self._grow()
+        np.add.at(self.count, lookup, other.count)
+        np.add.at(self.loss_sum, lookup, other.loss_sum)
+        np.add.at(self.weight_sum, lookup, other.weight_sum)
+
+    def _grow(self) -> None:
+        missing = len(self.keys) - len(self.count)
+        if missing > 0:
+            self.count = np.concatenate([self.count, np.zeros(missing, dtype=np.int64)])
+            self.loss_sum = np.concatenate([self.loss_sum, np.zeros(missing)])
+            self.weight_sum = np.concatenate([self.weight_sum, np.zeros(missing)])
+
+
+def _local_keys(columns: Sequence[pa.Array]) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """Each row's code among the chunk's distinct keys, and those keys.
+
+    A key is a value for one column, a tuple of values for several.
+    """
+    encoded = [_encoded(column) for column in columns]
+    if len(encoded) == 1:
+        return encoded[0]
+    stacked = np.stack([codes for codes, _ in encoded], axis=1)
+    distinct, local = np.unique(stacked, axis=0, return_inverse=True)
+    keys = [
+        tuple(values[code] for (_, values), code in zip(encoded, row, strict=True))
+        for row in distinct.tolist()
+    ]
+    return local.reshape(-1).astype(np.intp), keys
+
+
+def _encoded(column: pa.Array) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """Row codes and distinct values of one key column (a null is the value None)."""
+    from xent.read.arrow import null_mask, numpy_view, text_values
+
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    values = text_values(column.dictionary).to_pylist()
+    codes = numpy_view(column.indices).astype(np.intp)
+    if column.null_count:
+        codes = np.where(null_mask(column), len(values), codes)
+        values.append(None)
+    return codes, values

@@ -274,6 +274,18 @@ LAYOUT: Group = {
         ],
         None,
     ),
+    "by": (
+        Annotated[
+            str | None,
+            _option(
+                "--by",
+                help="Report the loss per group of rows: the column (or comma list of "
+                "columns) whose values name each row's group. Example: --by lang",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
+    ),
     "task": (
         Annotated[
             Task,
@@ -414,6 +426,19 @@ OUTPUT: Group = {
     ),
 }
 
+OUTPUT["top_groups"] = (
+    Annotated[
+        int,
+        _option(
+            "--top-groups",
+            help="Table and Markdown: list this many groups of --by, highest loss (compare: "
+            "largest increase) first (0: all; JSON always has all). Example: --top-groups 25",
+            panel=_OUTPUT,
+        ),
+    ],
+    10,
+)
+
 DEBUG: Group = {
     "debug": (
         Annotated[
@@ -483,6 +508,15 @@ def score(
             panel=_OUTPUT,
         ),
     ] = False,
+    top_classes: Annotated[
+        int,
+        _option(
+            "--top-classes",
+            help="Table and Markdown: list at most this many classes, those with the largest "
+            "share of the loss (0: all; JSON always has all). Example: --top-classes 100",
+            panel=_OUTPUT,
+        ),
+    ] = 30,
     metrics: Annotated[
         str | None,
         _option(
@@ -580,6 +614,24 @@ def score(
             panel=_GATES,
         ),
     ] = None,
+    max_group_loss: Annotated[
+        float | None,
+        _option(
+            "--max-group-loss",
+            help="Gate (with --by): fail when any group of at least --min-group-size rows has "
+            "a loss above this. Example: --by lang --max-group-loss 0.8",
+            panel=_GATES,
+        ),
+    ] = None,
+    min_group_size: Annotated[
+        int,
+        _option(
+            "--min-group-size",
+            help="Groups with fewer rows are listed as not gated by --max-group-loss. "
+            "Example: --min-group-size 30",
+            panel=_GATES,
+        ),
+    ] = 1,
     **params: Any,
 ) -> None:
     """Score predictions against labels: aggregate, per-class and per-sample cross-entropy.
@@ -590,6 +642,7 @@ def score(
 
     from xent.gates import GateOptions, evaluate_gates, failure_line, load_baseline
     from xent.options import ScoreOptions
+    from xent.render import View
 
     options = ScoreOptions.from_params(
         {**params, "per_sample": per_sample, "metrics": metrics, "bins": bins}
@@ -599,7 +652,9 @@ def score(
 
         check_plot_path(plot)
         options = replace(options, calibration=True)  # bins for the reliability diagram
-    gates = GateOptions(max_loss, max_class_loss, baseline, max_increase)
+    gates = GateOptions(
+        max_loss, max_class_loss, baseline, max_increase, max_group_loss, min_group_size
+    )
     gates.check()
     baseline_report = load_baseline(baseline) if baseline else None
     dask = _DaskSettings.of(engine, scheduler, workers, per_sample_output, params["output_format"])
@@ -630,7 +685,8 @@ def score(
             if not gate.passed:
                 _say(failure_line(gate, report.unit))
 
-    report = _write_result(run, check, fmt, params["output"])
+    view = View(top_classes, params["top_groups"])
+    report = _write_result(run, check, fmt, params["output"], view, options.by)
     if plot is not None:
         from xent.render.plot import write_plot
 
@@ -780,7 +836,10 @@ def compare(
             if not gate.passed:
                 _say(comparison_failure_line(gate, result.unit))
 
-    result = _write_result(run, check, str(params["output_format"]), params["output"])
+    from xent.render import View
+
+    view = View(top_groups=params["top_groups"])
+    result = _write_result(run, check, str(params["output_format"]), params["output"], view)
     if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
@@ -793,6 +852,8 @@ def _write_result(
     check: Callable[[R], None],
     fmt: str,
     output: str | None,
+    view: Any = None,
+    by: tuple[str, ...] = (),
 ) -> R:
     """Run (streaming per-sample rows into the output when the format does), check
     the gates, and write the rendered result all-or-nothing. The output is opened
@@ -803,13 +864,13 @@ def _write_result(
 
     use_lean_memory_pool()
     with AtomicOutput(output) as out, _Progress() as progress:
-        result = run(render.sample_sink(fmt, out.stream), progress)
+        result = run(render.sample_sink(fmt, out.stream, by), progress)
         check(result)
-        _render_into(out, result, fmt, output)
+        _render_into(out, result, fmt, output, view)
     return result
 
 
-def _render_into(out: Any, result: Any, fmt: str, output: str | None) -> None:
+def _render_into(out: Any, result: Any, fmt: str, output: str | None, view: Any = None) -> None:
     """Render ``result`` into ``out`` and publish it (a table for a terminal is drawn
     on the terminal itself, with its width and colours)."""
     from xent import render
@@ -817,9 +878,9 @@ def _render_into(out: Any, result: Any, fmt: str, output: str | None) -> None:
     stdout = sys.stdout
     if fmt == "table" and output is None and stdout is not None and _isatty(stdout):
         out.commit()
-        render.write(result, fmt, stdout, terminal=True)
+        render.write(result, fmt, stdout, terminal=True, view=view)
         return
-    render.write(result, fmt, out.stream)
+    render.write(result, fmt, out.stream, view=view)
     out.commit()
 
 

@@ -17,18 +17,21 @@ themselves takes about a minute (``benchmarks/bench_bootstrap.py``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from xent.errors import DataError, UsageError
-from xent.gates import Allowance
+from xent.gates import NAMED_GROUPS, Allowance
 from xent.options import ScoreOptions
 from xent.pipeline import Samples, score
 from xent.read import describe_row
-from xent.report import GateResult, Report, json_safe
+from xent.read.arrow import text_values
+from xent.report import GateResult, Report, gate_dict, json_safe
 
 SCHEMA = "xent.compare/1"
 #: Most groups the bootstrap resamples (see the module docstring).
@@ -40,7 +43,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class _PairSink:
-    """Keeps every sample's index, id, label, loss and weight as arrays."""
+    """Keeps every sample's index, id, label, loss, weight and group keys."""
 
     def __init__(self) -> None:
         self.start()
@@ -52,6 +55,7 @@ class _PairSink:
         self.labels: list[npt.NDArray[Any]] = []
         self.loss: list[FloatArray] = []
         self.weight: list[FloatArray] = []
+        self.groups: list[tuple[pa.Array, ...]] = []
 
     def write(self, samples: Samples) -> None:
         self.index.append(np.asarray(samples.index, dtype=np.int64))
@@ -61,27 +65,45 @@ class _PairSink:
         self.labels.append(np.asarray(samples.labels, dtype=object))
         self.loss.append(samples.loss)
         self.weight.append(samples.weight)
+        if samples.groups:
+            self.groups.append(tuple(text_values(g) for g in samples.groups))
 
-    def arrays(self) -> _Samples:
+    def arrays(self) -> SampleArrays:
         def cat(parts: list[Any], dtype: Any) -> Any:
             return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
-        return _Samples(
+        groups = tuple(pa.concat_arrays(list(column)) for column in zip(*self.groups, strict=True))
+        return SampleArrays(
             index=cat(self.index, np.int64),
             ids=np.asarray(self.ids, dtype=object) if self.has_ids else None,
             labels=cat(self.labels, object),
             loss=cat(self.loss, np.float64),
             weight=cat(self.weight, np.float64),
+            groups=groups,
         )
 
 
 @dataclass
-class _Samples:
+class SampleArrays:
+    """Every scored sample of one prediction set, as arrays in input order."""
+
     index: npt.NDArray[np.int64]
     ids: npt.NDArray[Any] | None
     labels: npt.NDArray[Any]
     loss: FloatArray
     weight: FloatArray
+    groups: tuple[pa.Array, ...] = ()
+
+    def take(self, order: npt.NDArray[np.int64]) -> SampleArrays:
+        """The samples in the order ``order``."""
+        return SampleArrays(
+            index=self.index[order],
+            ids=None if self.ids is None else self.ids[order],
+            labels=self.labels[order],
+            loss=self.loss[order],
+            weight=self.weight[order],
+            groups=tuple(g.take(pa.array(order)) for g in self.groups),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,35 @@ class ClassDifference:
     base: float
     candidate: float
     difference: float
+
+
+@dataclass(frozen=True)
+class GroupDifference:
+    """One group's loss under each model, the mean paired difference (candidate -
+    base) with its bootstrap interval, and whether the interval excludes 0
+    (``"worse"`` or ``"better"``; None when it does not)."""
+
+    key: dict[str, Any]
+    n: int
+    base: float
+    candidate: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    significant: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The group as it appears in JSON."""
+        return {
+            "key": self.key,
+            "n": self.n,
+            "base": self.base,
+            "candidate": self.candidate,
+            "difference": self.difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "significant": self.significant,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,8 +185,11 @@ class Comparison:
     most_worse: list[PairedSample]
     paired_by: str
     gates: list[GateResult] = field(default_factory=list)
-    samples: _Samples | None = None
-    candidate_samples: _Samples | None = None
+    samples: SampleArrays | None = None
+    candidate_samples: SampleArrays | None = None
+    #: With ``--by``: the group columns and every group, most worse first.
+    by: list[str] = field(default_factory=list)
+    groups: list[GroupDifference] | None = None
 
     @property
     def passed(self) -> bool:
@@ -202,12 +256,12 @@ class Comparison:
                 }
                 for s in self.most_worse
             ],
-            "gates": [
-                {"gate": g.gate, "value": g.value, "threshold": g.threshold, "passed": g.passed}
-                for g in self.gates
-            ],
+            "gates": [gate_dict(g) for g in self.gates],
             "passed": self.passed,
         }
+        if self.groups is not None:
+            out["by"] = list(self.by)
+            out["groups"] = [g.to_dict() for g in self.groups]
         safe: dict[str, Any] = json_safe(out)
         return safe
 
@@ -287,18 +341,109 @@ def compare(
         samples=b,
         candidate_samples=c,
     )
+    if b.groups:
+        comparison.by = list(opts.by)
+        comparison.groups = _group_differences(
+            b, c, opts.by, bootstrap, confidence, seed, base_report.unit
+        )
     if allowance is not None:
         threshold = allowance.threshold(base_report.aggregate.loss)
         value = interval.low if significant else mean
         name = "max-increase (significant)" if significant else "max-increase"
         passed = bool(value <= threshold) if not math.isnan(value) else False
         comparison.gates.append(GateResult(name, value, threshold, passed))
+        if comparison.groups is not None:
+            comparison.gates.append(_group_gate(comparison.groups, allowance, significant))
     return comparison
 
 
+def _group_differences(
+    b: SampleArrays,
+    c: SampleArrays,
+    by: Sequence[str],
+    resamples: int,
+    confidence: float,
+    seed: int | None,
+    unit: str,
+) -> list[GroupDifference]:
+    """Per group (of the base's ``--by`` columns): both losses, the mean paired
+    difference and its bootstrap interval; most worse first."""
+    from xent.accumulate import GroupSums
+
+    sums = GroupSums(by)
+    codes = sums.codes(b.groups)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(sums) + 1))
+    seeds = np.random.SeedSequence(seed).spawn(len(sums))
+    out = []
+    for g, key in enumerate(sums.keys):
+        rows = order[bounds[g] : bounds[g + 1]]
+        w = b.weight[rows]
+        total = float(w.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            base_loss = float((w * b.loss[rows]).sum() / total)
+            cand_loss = float((w * c.loss[rows]).sum() / total)
+            diff = c.loss[rows] - b.loss[rows]
+            mean = float((w * diff).sum() / total)
+        interval = bootstrap_interval(
+            diff, w, resamples=resamples, confidence=confidence, seed=seeds[g]
+        )
+        verdict = None
+        if interval.low > 0:
+            verdict = "worse"
+        elif interval.high < 0:
+            verdict = "better"
+        values = key if len(by) > 1 else (key,)
+        out.append(
+            GroupDifference(
+                key=dict(zip(by, values, strict=True)),
+                n=len(rows),
+                base=base_loss,
+                candidate=cand_loss,
+                difference=mean,
+                ci_low=interval.low,
+                ci_high=interval.high,
+                significant=verdict,
+            )
+        )
+    out.sort(key=lambda d: -d.difference if d.difference == d.difference else math.inf)
+    return out
+
+
+def _group_gate(
+    groups: list[GroupDifference], allowance: Allowance, significant: bool
+) -> GateResult:
+    """``--max-increase`` per group: with ``--significant`` a group fails when its whole
+    interval lies above the allowance, otherwise when its mean difference does."""
+    failed = []
+    worst = -math.inf
+    for g in groups:
+        value = g.ci_low if significant else g.difference
+        if math.isnan(value):
+            continue
+        worst = max(worst, value)
+        if value > allowance.threshold(g.base):
+            failed.append(g)
+    name = "max-group-increase (significant)" if significant else "max-group-increase"
+    names = tuple(", ".join(f"{k}={v}" for k, v in g.key.items()) for g in failed[:NAMED_GROUPS])
+    return GateResult(
+        name,
+        worst if worst > -math.inf else math.nan,
+        allowance.threshold(0.0) if not allowance.relative else allowance.value,
+        passed=not failed,
+        failed_groups=names,
+        n_failed=len(failed),
+    )
+
+
 def _align(
-    b: _Samples, c: _Samples, base: str, candidate: str, by_id: bool, cand_report: Report
-) -> _Samples:
+    b: SampleArrays,
+    c: SampleArrays,
+    base: str,
+    candidate: str,
+    by_id: bool,
+    cand_report: Report,
+) -> SampleArrays:
     """Reorder the candidate's samples to match the base's, checking labels agree."""
     if by_id:
         assert b.ids is not None
@@ -318,13 +463,7 @@ def _align(
         if position:
             key = next(iter(position))
             raise DataError(f"{base}: id {key!r} of {candidate} is missing; both sets need it")
-        c = _Samples(
-            index=c.index[order],
-            ids=c.ids[order],
-            labels=c.labels[order],
-            loss=c.loss[order],
-            weight=c.weight[order],
-        )
+        c = c.take(order)
     elif len(b.index) != len(c.index) or not np.array_equal(b.index, c.index):
         raise DataError(
             f"{candidate}: scores {len(c.index)} rows but {base} scores {len(b.index)}; pair "
@@ -346,7 +485,7 @@ def _align(
     return c
 
 
-def _most_worse(b: _Samples, c: _Samples, diff: FloatArray, top: int) -> list[PairedSample]:
+def _most_worse(b: SampleArrays, c: SampleArrays, diff: FloatArray, top: int) -> list[PairedSample]:
     if top <= 0 or len(diff) == 0:
         return []
     key = np.where(np.isnan(diff), -np.inf, diff)
@@ -373,7 +512,7 @@ def bootstrap_interval(
     *,
     resamples: int = 1000,
     confidence: float = 0.95,
-    seed: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
     groups: int | None = None,
 ) -> Interval:
     """Percentile bootstrap interval of the weighted mean of ``diff``.
@@ -388,9 +527,10 @@ def bootstrap_interval(
     True
     """
     n = len(diff)
+    shown_seed = seed if not isinstance(seed, np.random.SeedSequence) else None
     groups = BOOTSTRAP_GROUPS if groups is None else groups
     if n == 0 or resamples == 0:
-        return Interval(math.nan, math.nan, confidence, resamples, seed, 0)
+        return Interval(math.nan, math.nan, confidence, resamples, shown_seed, 0)
     rng = np.random.default_rng(seed)
     finite = np.isfinite(diff)
     # Non-finite differences (an infinite loss under --eps 0) are tracked apart: a
@@ -428,9 +568,9 @@ def bootstrap_interval(
         done += batch
     alpha = (1.0 - confidence) / 2.0
     if np.isnan(means).all():
-        return Interval(math.nan, math.nan, confidence, resamples, seed, n_groups)
+        return Interval(math.nan, math.nan, confidence, resamples, shown_seed, n_groups)
     if np.isfinite(means).all():
         low, high = np.quantile(means, [alpha, 1.0 - alpha])
     else:  # no interpolation between infinite means
         low, high = np.nanquantile(means, [alpha, 1.0 - alpha], method="inverted_cdf")
-    return Interval(float(low), float(high), confidence, resamples, seed, n_groups)
+    return Interval(float(low), float(high), confidence, resamples, shown_seed, n_groups)

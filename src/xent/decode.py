@@ -39,8 +39,10 @@ class Chunk:
     rows are left out); ``n_read`` counts every row read, kept or not.
     ``values`` is (n,) for one prediction column, (n, K) otherwise. Exactly one
     of ``labels`` (a label value per sample) and ``targets`` ((n, K) per-class
-    targets) is set. ``ids`` are plain text or numbers. ``where(i)`` names
-    sample i in the predictions, ``label_where(i)`` in the file of the labels.
+    targets) is set. ``ids`` are plain text or numbers. ``groups`` holds the
+    group key columns (one array per ``--by`` column, none without ``--by``).
+    ``where(i)`` names sample i in the predictions, ``label_where(i)`` in the
+    file of the labels.
     """
 
     rows: IntArray
@@ -52,6 +54,7 @@ class Chunk:
     targets: FloatArray | None
     where: Where
     label_where: Where
+    groups: tuple[pa.Array, ...] = ()
 
 
 def chunks(
@@ -75,8 +78,10 @@ def chunks(
 
 def _natural_columns(arrays: ArrayData, layout: Layout) -> bool:
     """True when the layout reads the arrays' own columns (no selection by name)."""
-    return set(layout.prediction_columns) <= set(arrays.prediction_names) and (
-        layout.weight_column in (None, "__weight__")
+    return (
+        set(layout.prediction_columns) <= set(arrays.prediction_names)
+        and layout.weight_column in (None, "__weight__")
+        and not layout.group_columns
     )
 
 
@@ -190,6 +195,11 @@ def _table_chunks(
     if source.text_cells and layout.id_column:
         # Ids are text: a column that starts with numbers may hold names further down.
         types[layout.id_column] = pa.string()
+    for name, in_labels in layout.group_columns:
+        if not in_labels and name not in columns:
+            columns.append(name)
+            if source.text_cells:
+                types[name] = _TEXT_KEYS
 
     align = (
         (_LabelJoin if layout.label_id_column else _LabelRows)(layout) if not same_table else None
@@ -233,20 +243,29 @@ def _table_chunks(
             ),
             where=where,
             label_where=label_where,
+            groups=tuple(
+                plain_array((label_batch if in_labels else batch).column(name))
+                for name, in_labels in layout.group_columns
+            ),
         )
         offset += n
     if align is not None:
         align.finish(offset, source)
 
 
+#: How text cells of label and group columns are read: dictionary-encoded, so
+#: that mapping them to classes or groups touches each distinct value once.
+_TEXT_KEYS = pa.dictionary(pa.int32(), pa.string())
+
+
 def _label_types(source: Source, layout: Layout) -> dict[str, pa.DataType]:
     """How the label column(s) are read: text labels dictionary-encoded, targets as floats."""
     types: dict[str, pa.DataType] = {c: pa.float64() for c in layout.label_columns}
     if source.text_cells and layout.label_column:
-        # Labels are read as dictionary-encoded text: a column of mixed names and
-        # numbers stays readable, and mapping them to classes touches each
-        # distinct value once.
-        types[layout.label_column] = pa.dictionary(pa.int32(), pa.string())
+        # Labels are read as text: a column of mixed names and numbers stays readable.
+        types[layout.label_column] = _TEXT_KEYS
+    if source.text_cells and layout.separate_labels:
+        types.update({name: _TEXT_KEYS for name, in_labels in layout.group_columns if in_labels})
     return types
 
 
@@ -304,6 +323,7 @@ class _LabelRows:
     def __init__(self, layout: Layout) -> None:
         self.source = layout.label_source
         names = [layout.label_column] if layout.label_column else list(layout.label_columns)
+        names += [name for name, in_labels in layout.group_columns if in_labels]
         self.batches = self.source.batches(names, _label_types(self.source, layout))
         self.pending: list[pa.RecordBatch] = []
         self.buffered = 0
@@ -362,6 +382,7 @@ class _LabelJoin:
         source = self.source = layout.label_source
         assert layout.label_id_column is not None
         names = [layout.label_column] if layout.label_column else list(layout.label_columns)
+        names += [name for name, in_labels in layout.group_columns if in_labels]
         if layout.label_id_column not in names:
             names.append(layout.label_id_column)
         types = _label_types(source, layout)

@@ -145,15 +145,20 @@ class GateOptions:
     max_class_loss: float | None = None
     baseline: str | None = None
     max_increase: str | None = None
+    max_group_loss: float | None = None
+    min_group_size: int = 1
 
     def check(self) -> None:
         """Fail on contradictory or invalid gate options."""
         for option, value in (
             ("--max-loss", self.max_loss),
             ("--max-class-loss", self.max_class_loss),
+            ("--max-group-loss", self.max_group_loss),
         ):
             if value is not None and (math.isnan(value) or value < 0):
                 raise UsageError(f"{option} must be >= 0, not {value}")
+        if self.min_group_size < 1:
+            raise UsageError(f"--min-group-size must be >= 1, not {self.min_group_size}")
         if self.max_increase is not None:
             Allowance.parse(self.max_increase)
             if self.baseline is None:
@@ -194,6 +199,11 @@ def evaluate_gates(
                     name, cls.loss, options.max_class_loss, cls.loss <= options.max_class_loss
                 )
             )
+    if options.max_group_loss is not None:
+        result, note = _group_gate(report, options.max_group_loss, options.min_group_size)
+        results.append(result)
+        if note is not None:
+            notes.append(note)
     if options.baseline is not None:
         if baseline is None:
             baseline = load_baseline(options.baseline)
@@ -207,8 +217,59 @@ def evaluate_gates(
     return results, notes
 
 
+#: Most groups named in a failed group gate (all are counted).
+NAMED_GROUPS = 20
+
+
+def _group_gate(
+    report: Report, threshold: float, min_size: int
+) -> tuple[GateResult, GateNote | None]:
+    """``--max-group-loss``: every group with at least ``min_size`` samples is at most
+    ``threshold``; the value is the highest loss among them."""
+    import numpy as np
+
+    groups = report.groups
+    if groups is None:
+        raise UsageError("--max-group-loss needs --by COLUMN: the groups to gate")
+    losses = np.asarray(groups.losses, dtype=np.float64)
+    gated = (np.asarray(groups.counts) >= min_size) & (np.asarray(groups.weights) > 0)
+    gated &= ~np.isnan(losses)
+    note = None
+    n_skipped = int(len(groups) - gated.sum())
+    if n_skipped:
+        note = GateNote(
+            "max-group-loss",
+            f"{n_skipped} of {len(groups)} groups have fewer than --min-group-size "
+            f"{min_size} samples (or no weight) and are not gated",
+        )
+    failed = np.flatnonzero(gated & (losses > threshold))
+    value = float(losses[gated].max()) if gated.any() else math.nan
+    result = GateResult(
+        "max-group-loss",
+        value,
+        threshold,
+        passed=bool(not len(failed) and gated.any()),
+        failed_groups=tuple(groups.name(int(i)) for i in failed[:NAMED_GROUPS]),
+        n_failed=len(failed),
+    )
+    return result, note
+
+
 def failure_line(gate: GateResult, unit: str) -> str:
     """One line saying why a gate failed."""
+    if gate.gate == "max-group-loss":
+        if not gate.n_failed:
+            return "gate max-group-loss failed: no group has enough samples to be gated"
+        shown = "; ".join(gate.failed_groups)
+        more = (
+            f" and {gate.n_failed - len(gate.failed_groups)} more"
+            if gate.n_failed > len(gate.failed_groups)
+            else ""
+        )
+        return (
+            f"gate max-group-loss failed: {gate.n_failed} group(s) above {gate.threshold:.6g} "
+            f"{unit}, the worst at {gate.value:.6g}: {shown}{more}"
+        )
     if gate.gate == "max-increase":
         return (
             f"gate max-increase failed: the loss rose by {gate.value:.6g} {unit} over the "
@@ -219,6 +280,14 @@ def failure_line(gate: GateResult, unit: str) -> str:
 
 def comparison_failure_line(gate: GateResult, unit: str) -> str:
     """One line saying why a gate of ``xent compare`` failed."""
+    if gate.gate.startswith("max-group-increase"):
+        shown = "; ".join(gate.failed_groups)
+        extra = gate.n_failed - len(gate.failed_groups)
+        what = "significantly " if "significant" in gate.gate else ""
+        return (
+            f"gate {gate.gate} failed: {gate.n_failed} group(s) got {what}worse by more than "
+            f"the allowance: {shown}" + (f" and {extra} more" if extra > 0 else "")
+        )
     what = "the lower end of the confidence interval" if "significant" in gate.gate else "the loss"
     return (
         f"gate {gate.gate} failed: {what} rose by {gate.value:.6g} {unit} over the base, "

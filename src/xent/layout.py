@@ -42,6 +42,7 @@ class LayoutRequest:
     weight_col: str | None = None
     pos_label: str | None = None
     classes: tuple[str, ...] | None = None
+    by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Layout:
     labels may also use. ``soft`` marks per-class target columns holding a
     distribution per row. ``index_column`` is the saved row index that was
     recognised in the predictions (shown as the id when there is no other).
+    ``group_columns`` name the columns whose values group the rows (``--by``).
     """
 
     task: str
@@ -70,6 +72,8 @@ class Layout:
     soft: bool = False
     separate_labels: bool = False
     warnings: tuple[str, ...] = ()
+    #: The ``--by`` columns: (column name, True when it is in the labels file).
+    group_columns: tuple[tuple[str, bool], ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -241,8 +245,10 @@ def resolve_layout(
                 f"{', '.join(LABEL_NAMES)}); name it with --label-col"
             )
 
+    groups = _group_columns(predictions, labels, r.by)
     # Prediction columns: every numeric column of the predictions with no other role.
     reserved = {c for c in (id_column, weight_column) if c} | set(predictions.index_columns)
+    reserved |= {name for name, in_labels in groups if not in_labels}
     if labels is None:
         reserved |= {label_column} if label_column else set()
         reserved |= set(label_columns)
@@ -284,6 +290,7 @@ def resolve_layout(
         pos_label=r.pos_label,
         separate_labels=labels is not None,
         warnings=tuple(_warnings(predictions, labels, r, id_column)),
+        group_columns=groups,
     )
     if label_columns:
         if task == "binary":
@@ -296,6 +303,29 @@ def resolve_layout(
         names = ("0", "1") if r.pos_label is None else (f"not {r.pos_label}", r.pos_label)
         layout = replace(layout, classes=names)
     return layout
+
+
+def _group_columns(
+    predictions: Source, labels: Source | None, by: Sequence[str]
+) -> tuple[tuple[str, bool], ...]:
+    """Find each ``--by`` column in the predictions, or else in the labels file."""
+    found: list[tuple[str, bool]] = []
+    for name in by:
+        if _has_column(predictions, name) or labels is None:
+            column = find_column(predictions, name, "--by")
+            in_labels = False
+        elif _has_column(labels, name):
+            column = find_column(labels, name, "--by")
+            in_labels = True
+        else:
+            raise InputError(
+                f"{predictions.name}: no column {name!r} (given by --by) in the predictions or "
+                f"in {labels.name}"
+            )
+        if (column, in_labels) in found:
+            raise UsageError(f"--by names the column {column!r} twice")
+        found.append((column, in_labels))
+    return tuple(found)
 
 
 def _id_column(predictions: Source, id_col: str | None) -> str | None:

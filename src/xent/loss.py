@@ -286,7 +286,9 @@ class ScoredChunk:
     """The losses of one chunk, and the per-class sums behind its report.
 
     ``loss`` is each sample's loss (nats) and ``weight`` its weight (sample
-    weight times class weight). The per-class arrays have one entry per class:
+    weight times class weight). ``numerator`` and ``denominator`` are each
+    sample's part of the aggregate's weighted sum of losses and of its sum of
+    weights (for groups of samples). The per-class arrays have one entry per class:
     the weighted loss sum, the weight sum, the count of samples, and the
     weighted target mass (for the prior-only reference loss). A multilabel
     sample's loss is the mean of its K element losses, while the per-class
@@ -295,6 +297,8 @@ class ScoredChunk:
 
     loss: FloatArray
     weight: FloatArray
+    numerator: FloatArray
+    denominator: FloatArray
     class_loss: FloatArray
     class_weight: FloatArray
     class_count: npt.NDArray[np.int64]
@@ -321,10 +325,13 @@ def score_chunk(
             )
             w = np.broadcast_to(weights[:, None] * (cw if cw is not None else 1.0), elements.shape)
             smoothed = (1 - a) * targets + a / 2 if a else targets
+            weighted = w * elements
             return ScoredChunk(
                 loss=elements.mean(axis=1) + 0.0,
                 weight=weights,
-                class_loss=(w * elements).sum(axis=0),
+                numerator=weighted.sum(axis=1),
+                denominator=w.sum(axis=1),
+                class_loss=weighted.sum(axis=0),
                 class_weight=w.sum(axis=0),
                 class_count=np.full(k, len(elements), dtype=np.int64),
                 class_mass=(w * smoothed).sum(axis=0),
@@ -334,9 +341,12 @@ def score_chunk(
         if cw is not None:
             weights = weights * (targets @ cw)
         elements, n_clipped = soft_elements(q, values, inputs=plan.inputs, eps=plan.eps)
+        loss = elements.sum(axis=1) + 0.0
         return ScoredChunk(
-            loss=elements.sum(axis=1) + 0.0,
+            loss=loss,
             weight=weights,
+            numerator=weights * loss,
+            denominator=weights,
             class_loss=weights @ elements,
             class_weight=weights @ q,
             class_count=np.count_nonzero(targets > 0, axis=0).astype(np.int64),
@@ -362,6 +372,8 @@ def score_chunk(
     return ScoredChunk(
         loss=loss,
         weight=weights,
+        numerator=weights * loss,
+        denominator=weights,
         class_loss=np.bincount(y, weights=weights * loss, minlength=k).astype(np.float64),
         class_weight=np.bincount(y, weights=weights, minlength=k).astype(np.float64),
         class_count=np.bincount(y, minlength=k).astype(np.int64),

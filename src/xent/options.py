@@ -59,6 +59,8 @@ class ScoreOptions:
     bins: int = 15
     #: Keep the calibration bins (for a reliability diagram) even without --metrics ece.
     calibration: bool = False
+    #: Columns whose values group the rows (``--by``): a report per group.
+    by: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ScoreOptions:
@@ -79,6 +81,8 @@ class ScoreOptions:
             values["class_weights"] = parse_class_weights(values["class_weights"])
         if "metrics" in values:
             values["metrics"] = parse_metrics(values["metrics"])
+        if "by" in values:
+            values["by"] = tuple(split_list(values["by"]))
         return cls(**values).checked()
 
     def checked(self) -> ScoreOptions:
@@ -112,6 +116,9 @@ class ScoreOptions:
         ignore: Any = self.ignore_label  # a str from the Python API is a comma list
         if isinstance(ignore, str):
             ignore = tuple(split_list(ignore))
+        by: Any = self.by
+        if isinstance(by, str):
+            by = tuple(split_list(by))
         classes = tuple(self.classes) if self.classes else None
         pred_cols = self.pred_cols
         if pred_cols is not None and not isinstance(pred_cols, str):
@@ -120,6 +127,7 @@ class ScoreOptions:
             self,
             eps=float(eps),
             ignore_label=tuple(ignore),
+            by=tuple(by),
             classes=classes,
             pred_cols=pred_cols,
             class_weights=dict(self.class_weights),
@@ -142,6 +150,7 @@ class ScoreOptions:
             weight_col=self.weight_col,
             pos_label=self.pos_label,
             classes=self.classes,
+            by=self.by,
         )
 
 

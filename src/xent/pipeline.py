@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from xent import validation
-from xent.accumulate import Accumulator, histogram_edges_nats
+from xent.accumulate import Accumulator, GroupSums, histogram_edges_nats
 from xent.decode import chunks
 from xent.errors import DataError, InputError, UsageError
 from xent.inputs import IntegerColumns, decide
@@ -45,7 +45,8 @@ class Samples:
     for it, ``loss`` its loss in the report's unit and ``weight`` its weight
     (sample weight times class weight). ``values`` are the prediction values
     as read (before any renormalization), and ``y`` (class indices) or
-    ``targets`` (per-class targets) what they were scored against.
+    ``targets`` (per-class targets) what they were scored against. ``groups``
+    holds the group key columns (``--by``).
     """
 
     index: npt.NDArray[np.int64]
@@ -56,6 +57,7 @@ class Samples:
     values: FloatArray
     y: npt.NDArray[np.int64] | None = None
     targets: FloatArray | None = None
+    groups: tuple[pa.Array, ...] = ()
 
     def id_values(self) -> list[Any]:
         """The ids as Python values (None for every sample without an id column)."""
@@ -278,6 +280,8 @@ def run_pass(
     accumulator = Accumulator(
         layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
     )
+    if layout.group_columns:
+        accumulator.groups = GroupSums([name for name, _ in layout.group_columns])
     if (opts.metrics or opts.calibration) and not layout.label_columns:
         from xent.metrics import MetricsAccumulator
 
@@ -328,7 +332,9 @@ def run_pass(
                 scored = score_chunk(plan, values, chunk.weights, y=y, targets=chunk.targets)
                 names = np.asarray(encoder.classes, dtype=object)
                 shown = _shown_labels(layout, names, y, chunk.targets)
-                accumulator.add(scored, index=chunk.rows, labels=shown, ids=chunk.ids)
+                accumulator.add(
+                    scored, index=chunk.rows, labels=shown, ids=chunk.ids, groups=chunk.groups
+                )
                 if accumulator.metrics is not None and y is not None:
                     from xent.metrics import probabilities
 
@@ -346,6 +352,7 @@ def run_pass(
                             chunk.values,
                             y,
                             chunk.targets,
+                            chunk.groups,
                         )
                     )
             if progress is not None:

@@ -9,8 +9,9 @@ A :class:`Report` is what :func:`xent.score` returns and what every renderer
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from xent.accumulate import Accumulator
@@ -91,6 +92,121 @@ class GateResult:
     value: float
     threshold: float
     passed: bool
+    #: For a gate over groups: the groups above the threshold (highest loss first).
+    failed_groups: tuple[str, ...] = ()
+    n_failed: int = 0
+
+
+@dataclass(frozen=True)
+class GroupLoss:
+    """The loss of one group of samples (``--by``).
+
+    ``key`` maps each group column to the group's value; ``loss = sum / weight``
+    (in the report's unit); ``share`` is the group's part of the total summed loss.
+    """
+
+    key: dict[str, Any]
+    n: int
+    loss: float
+    sum: float
+    weight: float
+    perplexity: float
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The group as it appears in JSON."""
+        return {
+            "key": self.key,
+            "n": self.n,
+            "loss": self.loss,
+            "sum": self.sum,
+            "weight": self.weight,
+            "perplexity": self.perplexity,
+            "share": self.share,
+        }
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Figures over all groups: how many, the macro average (unweighted mean of the
+    group losses) and the mean of the group perplexities."""
+
+    n_groups: int
+    macro_loss: float
+    mean_perplexity: float
+
+
+class GroupTable(Sequence[GroupLoss]):
+    """Every group of a report, highest loss first, held as columns.
+
+    A sequence of :class:`GroupLoss`; a million groups cost a few arrays, and
+    rows are made only when they are read.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        keys: Sequence[Any],
+        n: Any,
+        loss: Any,
+        total: Any,
+        weight: Any,
+        share: Any,
+    ) -> None:
+        self.names = tuple(names)
+        self._keys = keys
+        self._n, self._loss, self._sum, self._weight, self._share = n, loss, total, weight, share
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, i: int) -> GroupLoss: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[GroupLoss]: ...
+
+    def __getitem__(self, i: int | slice) -> GroupLoss | list[GroupLoss]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        key = self._keys[i]
+        values = key if len(self.names) > 1 else (key,)
+        loss = float(self._loss[i])
+        return GroupLoss(
+            key=dict(zip(self.names, values, strict=True)),
+            n=int(self._n[i]),
+            loss=loss,
+            sum=float(self._sum[i]),
+            weight=float(self._weight[i]),
+            perplexity=_exp_or_inf(loss * self.nats_per_unit),
+            share=float(self._share[i]),
+        )
+
+    #: Set by :func:`build_report`: how many nats one unit of ``loss`` is.
+    nats_per_unit = 1.0
+
+    @property
+    def counts(self) -> Any:
+        """Samples per group (a NumPy array, in the table's order)."""
+        return self._n
+
+    @property
+    def losses(self) -> Any:
+        """Loss per group in the report's unit (a NumPy array, in the table's order)."""
+        return self._loss
+
+    @property
+    def weights(self) -> Any:
+        """Summed weight per group (a NumPy array, in the table's order)."""
+        return self._weight
+
+    def name(self, i: int) -> str:
+        """Group ``i`` as people read it: ``lang=en`` or ``lang=en, source=web``."""
+        key = self._keys[i]
+        values = key if len(self.names) > 1 else (key,)
+        return ", ".join(f"{n}={v}" for n, v in zip(self.names, values, strict=True))
 
 
 @dataclass
@@ -128,6 +244,10 @@ class Report:
     header_lines: int | None = None
     #: Things the user should know that do not stop scoring (printed on stderr).
     warnings: list[str] = field(default_factory=list)
+    #: The ``--by`` columns, every group (highest loss first) and their summary.
+    by: list[str] = field(default_factory=list)
+    groups: GroupTable | None = None
+    group_summary: GroupSummary | None = None
 
     @property
     def passed(self) -> bool:
@@ -183,16 +303,35 @@ class Report:
         }
         if self.metrics is not None:
             out["metrics"] = self.metrics
+        if self.groups is not None and self.group_summary is not None:
+            out["by"] = list(self.by)
+            out["groups"] = [g.to_dict() for g in self.groups]
+            out["group_summary"] = {
+                "n_groups": self.group_summary.n_groups,
+                "macro_loss": self.group_summary.macro_loss,
+                "mean_perplexity": self.group_summary.mean_perplexity,
+            }
         if self.per_sample is not None:
             out["per_sample"] = [_sample_dict(s) for s in self.per_sample]
         out["warnings"] = list(self.warnings)
-        out["gates"] = [
-            {"gate": g.gate, "value": g.value, "threshold": g.threshold, "passed": g.passed}
-            for g in self.gates
-        ]
+        out["gates"] = [gate_dict(g) for g in self.gates]
         out["passed"] = self.passed
         safe: dict[str, Any] = json_safe(out)
         return safe
+
+
+def gate_dict(gate: GateResult) -> dict[str, Any]:
+    """A gate as it appears in JSON (``failed_groups`` only for gates over groups)."""
+    out: dict[str, Any] = {
+        "gate": gate.gate,
+        "value": gate.value,
+        "threshold": gate.threshold,
+        "passed": gate.passed,
+    }
+    if gate.gate.startswith("max-group"):
+        out["failed_groups"] = list(gate.failed_groups)
+        out["n_failed"] = gate.n_failed
+    return out
 
 
 def _sample_dict(sample: SampleLoss) -> dict[str, Any]:
@@ -289,6 +428,7 @@ def build_report(
     d2 = 1.0 - mean_nats / prior if prior > 0 else math.nan
     metrics = acc.metrics
     assert isinstance(opts.eps, float)
+    groups, summary = _groups(acc, scale, total_sum)
     return Report(
         predictions=predictions,
         labels=labels,
@@ -321,4 +461,49 @@ def build_report(
         header_lines=header_lines,
         warnings=list(layout.warnings),
         version=__version__,
+        by=[name for name, _ in layout.group_columns],
+        groups=groups,
+        group_summary=summary,
     )
+
+
+def _groups(
+    acc: Accumulator, scale: float, total_sum: float
+) -> tuple[GroupTable | None, GroupSummary | None]:
+    """The groups of an accumulator, highest loss first, and their summary."""
+    import numpy as np
+
+    sums = acc.groups
+    if sums is None:
+        return None, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss_nats = sums.loss_sum / sums.weight_sum
+        share = sums.loss_sum / total_sum if total_sum else np.zeros_like(sums.loss_sum)
+    # Highest loss first; a group with no weight (NaN) last; ties in order of appearance.
+    order = np.lexsort(
+        (
+            np.arange(len(sums)),
+            np.isnan(loss_nats),
+            -np.nan_to_num(loss_nats, nan=0.0, posinf=np.inf),
+        )
+    )
+    keys = [sums.keys[i] for i in order.tolist()]
+    table = GroupTable(
+        sums.names,
+        keys,
+        sums.count[order],
+        loss_nats[order] * scale,
+        sums.loss_sum[order] * scale,
+        sums.weight_sum[order],
+        share[order],
+    )
+    table.nats_per_unit = 1.0 / scale
+    finite = loss_nats[~np.isnan(loss_nats)]
+    with np.errstate(over="ignore"):
+        perplexities = np.exp(finite)
+    summary = GroupSummary(
+        n_groups=len(sums),
+        macro_loss=float(finite.mean() * scale) if len(finite) else math.nan,
+        mean_perplexity=float(perplexities.mean()) if len(finite) else math.nan,
+    )
+    return table, summary

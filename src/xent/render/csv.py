@@ -15,11 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from xent.read.arrow import text_values
 from xent.report import Report
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
     from xent.pipeline import Samples
+    from xent.render import View
 
 HEADER = ("index", "id", "label", "loss")
 
@@ -36,29 +38,31 @@ class CsvSampleWriter:
     quoting goes through Python's ``csv`` module instead.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, by: tuple[str, ...] = ()) -> None:
         self.stream = stream
+        self.by = by
+        self.header = [*HEADER[:2], *by, *HEADER[2:]]
         self._options = pacsv.WriteOptions(include_header=False, quoting_style="none")
 
     def start(self) -> None:
         """Write the header (again, after truncating, if scoring restarts)."""
         self.stream.seek(0)
         self.stream.truncate()
-        self.stream.write(",".join(HEADER) + "\n")
+        csv.writer(self.stream, lineterminator="\n").writerow(self.header)
 
     def write(self, samples: Samples) -> None:
         """Append one chunk of samples."""
         n = len(samples.index)
-        table = pa.table(
-            {
-                "index": pa.array(samples.index, type=pa.int64()),
-                "id": samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
-                "label": pa.array(np.asarray(samples.labels, dtype=object), type=pa.string()),
-                "loss": pa.array(samples.loss, type=pa.float64()),
-            }
-        )
-        if any(_needs_quotes(table.column(c)) for c in ("id", "label")):
-            rows = zip(*(table.column(c).to_pylist() for c in HEADER), strict=True)
+        columns = [
+            pa.array(samples.index, type=pa.int64()),
+            samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
+            *(text_values(g) for g in samples.groups),
+            pa.array(np.asarray(samples.labels, dtype=object), type=pa.string()),
+            pa.array(samples.loss, type=pa.float64()),
+        ]
+        table = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+        if any(_needs_quotes(column) for column in table.columns[1:-1]):
+            rows = zip(*(column.to_pylist() for column in table.columns), strict=True)
             writer = csv.writer(self.stream, lineterminator="\n")
             writer.writerows([*row[:-1], _format_loss(row[-1])] for row in rows)
             return
@@ -67,11 +71,15 @@ class CsvSampleWriter:
         self.stream.buffer.flush()  # type: ignore[attr-defined]
 
 
-def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+def write_report(
+    report: Report, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Nothing more to write: the rows were streamed by :class:`CsvSampleWriter`."""
 
 
-def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+def write_comparison(
+    result: Comparison, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """One row per paired sample: ``index,id,label,base,candidate,difference``."""
     b, c = result.samples, result.candidate_samples
     assert b is not None

@@ -15,14 +15,19 @@ from xent.report import Report
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
+    from xent.render import View
 
 
-def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+def write_report(
+    report: Report, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write ``report`` as JSON."""
     stream.write(render_json(report))
 
 
-def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+def write_comparison(
+    result: Comparison, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write a comparison as JSON."""
     stream.write(dumps(result.to_dict()))
 

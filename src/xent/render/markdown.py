@@ -3,7 +3,7 @@ and ``$GITHUB_STEP_SUMMARY``, for a score report or a comparison."""
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from xent.render.text import (
     count,
@@ -19,27 +19,41 @@ from xent.report import GateResult, Report
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
+    from xent.render import View
 
 
-def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+def write_report(
+    report: Report, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write ``report`` as Markdown."""
-    stream.write(render_markdown(report))
+    stream.write(render_markdown(report, view))
 
 
-def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+def write_comparison(
+    result: Comparison, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write a comparison as Markdown."""
-    stream.write(render_comparison(result))
+    stream.write(render_comparison(result, view))
 
 
-def render_markdown(report: Report) -> str:
-    """The report as Markdown: a heading, a summary table, the per-class table and,
-    when there are gates, a gates table."""
+def render_markdown(report: Report, view: View | None = None) -> str:
+    """The report as Markdown: a heading, a summary table, the per-class table, the
+    worst groups (with ``--by``) and, when there are gates, a gates table."""
+    from xent.render import View
+    from xent.render.table import shown_classes
+
+    view = view or View()
+    classes, more = shown_classes(report, view.top_classes)
     parts = [
         f"### xent: cross-entropy of {markdown_code(report.predictions)}",
         _summary(report),
-        "**Per class**",
-        _per_class(report),
+        "**Per class**" if not more else f"**Per class** (the {len(classes)} largest shares)",
+        _per_class(report, classes),
     ]
+    if more:
+        parts.append(f"… {count(more)} more classes")
+    if report.groups is not None:
+        parts += _per_group(report, view.top_groups)
     if report.gates:
         parts += [_gates_line(report.gates), _gates(report.gates)]
     return "\n\n".join(parts) + "\n"
@@ -77,10 +91,41 @@ def _summary(report: Report) -> str:
     return _table(["metric", "value"], ["l", "l"], rows)
 
 
-def _per_class(report: Report) -> str:
+def _per_group(report: Report, most: int) -> list[str]:
+    from xent.render.table import shown_groups
+
+    assert report.groups is not None
+    assert report.group_summary is not None
+    groups, more = shown_groups(report, most)
+    summary = report.group_summary
+    names = list(report.groups.names)
     rows = [
-        [markdown_escape(c.name), count(c.n), number(c.loss), percent(c.share)]
-        for c in report.per_class
+        [
+            *(markdown_escape(v) for v in g.key.values()),
+            count(g.n),
+            number(g.loss),
+            percent(g.share),
+        ]
+        for g in groups
+    ]
+    parts = [
+        f"**Per group** (highest loss first): {count(summary.n_groups)} groups, macro loss "
+        f"{number(summary.macro_loss)} {report.unit}, mean perplexity "
+        f"{number(summary.mean_perplexity)}",
+        _table(
+            [*(markdown_escape(n) for n in names), "n", f"loss ({report.unit})", "share"],
+            ["l"] * len(names) + ["r", "r", "r"],
+            rows,
+        ),
+    ]
+    if more:
+        parts.append(f"… {count(more)} more groups")
+    return parts
+
+
+def _per_class(report: Report, classes: list[Any]) -> str:
+    rows = [
+        [markdown_escape(c.name), count(c.n), number(c.loss), percent(c.share)] for c in classes
     ]
     return _table(["class", "n", f"loss ({report.unit})", "share"], ["l", "r", "r", "r"], rows)
 
@@ -111,10 +156,12 @@ def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, rule, *rows])
 
 
-def render_comparison(result: Comparison) -> str:
+def render_comparison(result: Comparison, view: View | None = None) -> str:
     """A comparison as GitHub-flavoured Markdown."""
+    from xent.render import View
     from xent.render.table import comparison_rows
 
+    view = view or View()
     b = result.base
     lines = [
         f"### xent compare: {markdown_code(b.predictions)} → "
@@ -140,6 +187,38 @@ def render_comparison(result: Comparison) -> str:
             ],
         ),
     ]
+    if result.groups is not None:
+        most = view.top_groups
+        n = len(result.groups) if most <= 0 else min(most, len(result.groups))
+        lines.append(f"**Per group** ({result.unit}, most worse first)")
+        lines.append(
+            _table(
+                [
+                    *(markdown_escape(b) for b in result.by),
+                    "n",
+                    "base",
+                    "candidate",
+                    "difference",
+                    "interval",
+                    "significant",
+                ],
+                ["l"] * len(result.by) + ["r", "r", "r", "r", "r", "l"],
+                [
+                    [
+                        *(markdown_escape(v) for v in g.key.values()),
+                        count(g.n),
+                        number(g.base),
+                        number(g.candidate),
+                        number(g.difference),
+                        f"[{number(g.ci_low)}, {number(g.ci_high)}]",
+                        g.significant or "",
+                    ]
+                    for g in result.groups[:n]
+                ],
+            )
+        )
+        if len(result.groups) > n:
+            lines.append(f"… {count(len(result.groups) - n)} more groups")
     if result.gates:
         failed = sum(not g.passed for g in result.gates)
         lines.append("**Gates**: " + ("✅ all passed" if not failed else f"❌ {failed} failed"))

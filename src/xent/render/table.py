@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from rich import box
 from rich.cells import cell_len
@@ -35,6 +35,7 @@ from xent.report import GateResult, Report
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
+    from xent.render import View
 
 SHARE_BAR_WIDTH = 20
 """Longest bar in the per-class table, for a share of 100%."""
@@ -61,31 +62,40 @@ def data(value: object) -> Text:
     return Text(printable(value))
 
 
-def write_report(report: Report, stream: IO[str], *, terminal: bool = False) -> None:
+def write_report(
+    report: Report, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write ``report`` as a table to ``stream`` (100 columns wide unless ``terminal``)."""
-    render_table(report, make_console(stream, width=None if terminal else 100))
+    render_table(report, make_console(stream, width=None if terminal else 100), view)
 
 
-def write_comparison(result: Comparison, stream: IO[str], *, terminal: bool = False) -> None:
+def write_comparison(
+    result: Comparison, stream: IO[str], *, terminal: bool = False, view: View | None = None
+) -> None:
     """Write a comparison as a table to ``stream``."""
-    render_comparison(result, make_console(stream, width=None if terminal else 100))
+    render_comparison(result, make_console(stream, width=None if terminal else 100), view)
 
 
-def render_table(report: Report, console: Console) -> None:
+def render_table(report: Report, console: Console, view: View | None = None) -> None:
     """Print ``report`` to ``console``: the header, aggregate and reference points,
     per-class losses, the distribution of per-sample losses, the highest-loss
     samples and, when there are any, the gates.
 
     The layout adapts to ``console.width``: side-by-side blocks stack and bars
-    shorten on a narrow console.
+    shorten on a narrow console. ``view`` sets how many classes and groups are
+    listed.
     """
+    from xent.render import View
+
+    view = view or View()
     width = console.width
     context = _context(report)
     sections = [
         _header(report, width),
         _aggregate(report, width),
         *([context] if context is not None else []),
-        _per_class(report, width),
+        _per_class(report, width, view.top_classes),
+        *([_per_group(report, width, view.top_groups)] if report.groups is not None else []),
         _distribution(report, width),
         _top(report),
     ]
@@ -210,8 +220,9 @@ def _context(report: Report) -> RenderableType | None:
     return _pairs(rows, 1, heading=["Context", ""])
 
 
-def _per_class(report: Report, width: int) -> RenderableType:
-    rows = [[c.name, count(c.n), number(c.loss), percent(c.share)] for c in report.per_class]
+def _per_class(report: Report, width: int, most: int) -> RenderableType:
+    classes, more = shown_classes(report, most)
+    rows = [[c.name, count(c.n), number(c.loss), percent(c.share)] for c in classes]
     header = ["class", "n", f"loss ({report.unit})", "share"]
     columns = [list(column) for column in zip(header, *rows, strict=True)]
     bar_width = min(SHARE_BAR_WIDTH, width - _span(columns, gap=3) - 3)
@@ -221,12 +232,70 @@ def _per_class(report: Report, width: int) -> RenderableType:
         table.add_column(name, justify="right", no_wrap=True)
     if bar_width >= MIN_BAR_WIDTH:
         table.add_column("", no_wrap=True, overflow="crop")
-    for c, row in zip(report.per_class, rows, strict=True):
+    for c, row in zip(classes, rows, strict=True):
         share_bar = (
             [Text(bar(c.share, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
         )
         table.add_row(data(row[0]), *row[1:], *share_bar)
-    return Group(title("Per class"), table)
+    heading = "Per class" if not more else f"Per class (the {len(classes)} largest shares)"
+    parts: list[RenderableType] = [title(heading), table]
+    if more:
+        parts.append(Text(f"… {count(more)} more classes (--top-classes 0 lists them all)"))
+    return Group(*parts)
+
+
+def shown_classes(report: Report, most: int) -> tuple[list[Any], int]:
+    """The classes a human-readable report lists: all of them, or the ``most`` with the
+    largest share of the loss (0: all); and how many are left out."""
+    classes = list(report.per_class)
+    if most <= 0 or len(classes) <= most:
+        return classes, 0
+    ranked = sorted(classes, key=lambda c: -c.share if c.share == c.share else 0.0)
+    return ranked[:most], len(classes) - most
+
+
+def shown_groups(report: Report, most: int) -> tuple[list[Any], int]:
+    """The groups a human-readable report lists (highest loss first) and how many more."""
+    groups = report.groups
+    if groups is None:
+        return [], 0
+    n = len(groups) if most <= 0 else min(most, len(groups))
+    return groups[:n], len(groups) - n
+
+
+def _per_group(report: Report, width: int, most: int) -> RenderableType:
+    assert report.groups is not None
+    assert report.group_summary is not None
+    groups, more = shown_groups(report, most)
+    names = list(report.groups.names)
+    rows = [
+        [*(printable(v) for v in g.key.values()), count(g.n), number(g.loss), percent(g.share)]
+        for g in groups
+    ]
+    header = [*names, "n", f"loss ({report.unit})", "share"]
+    columns = [list(column) for column in zip(header, *rows, strict=True)] if rows else []
+    bar_width = min(SHARE_BAR_WIDTH, width - _span(columns, gap=3) - 3) if rows else 0
+    table = new_table()
+    for name in names:
+        table.add_column(data(name))
+    for name in header[len(names) :]:
+        table.add_column(name, justify="right", no_wrap=True)
+    if bar_width >= MIN_BAR_WIDTH:
+        table.add_column("", no_wrap=True, overflow="crop")
+    for g, row in zip(groups, rows, strict=True):
+        share_bar = (
+            [Text(bar(g.share, bar_width), style="cyan")] if bar_width >= MIN_BAR_WIDTH else []
+        )
+        table.add_row(*(Text(cell) for cell in row[: len(names)]), *row[len(names) :], *share_bar)
+    summary = report.group_summary
+    facts = (
+        f"{count(summary.n_groups)} groups · macro loss {number(summary.macro_loss)} "
+        f"{report.unit} · mean perplexity {number(summary.mean_perplexity)}"
+    )
+    parts: list[RenderableType] = [title("Per group (highest loss first)"), Text(facts), table]
+    if more:
+        parts.append(Text(f"… {count(more)} more groups (--top-groups 0 lists them all)"))
+    return Group(*parts)
 
 
 def _distribution(report: Report, width: int) -> RenderableType:
@@ -291,9 +360,13 @@ def new_table(*, show_header: bool = True) -> Table:
     )
 
 
-def render_comparison(result: Comparison, console: Console) -> None:
+def render_comparison(result: Comparison, console: Console, view: View | None = None) -> None:
     """Print a comparison: both models, the difference and its interval, per-class
-    differences, the samples that got most worse and the gates."""
+    differences, per-group differences (with ``--by``), the samples that got most
+    worse and the gates."""
+    from xent.render import View
+
+    view = view or View()
     b = result.base
     header = new_table(show_header=False)
     header.add_column(style="bold")
@@ -319,6 +392,8 @@ def render_comparison(result: Comparison, console: Console) -> None:
             number(cls.difference),
         )
     parts += [Text(""), title(f"Per class ({result.unit})"), per_class]
+    if result.groups is not None:
+        parts += [Text(""), *_group_differences(result, view.top_groups)]
     if result.most_worse:
         worse = new_table()
         worse.add_column("index", justify="right")
@@ -340,6 +415,31 @@ def render_comparison(result: Comparison, console: Console) -> None:
     if result.gates:
         parts += [Text(""), title("Gates"), gates_table(result.gates)]
     print_trimmed(console, Group(*parts))
+
+
+def _group_differences(result: Comparison, most: int) -> list[RenderableType]:
+    assert result.groups is not None
+    n = len(result.groups) if most <= 0 else min(most, len(result.groups))
+    table = new_table()
+    for name in result.by:
+        table.add_column(data(name))
+    for name in ("n", "base", "candidate", "difference", "interval", ""):
+        table.add_column(name, justify="right" if name else "left", no_wrap=True)
+    for g in result.groups[:n]:
+        table.add_row(
+            *(data(v) for v in g.key.values()),
+            count(g.n),
+            number(g.base),
+            number(g.candidate),
+            number(g.difference),
+            f"[{number(g.ci_low)}, {number(g.ci_high)}]",
+            Text(g.significant or "", style="bold red" if g.significant == "worse" else ""),
+        )
+    parts: list[RenderableType] = [title(f"Per group ({result.unit}, most worse first)"), table]
+    if len(result.groups) > n:
+        more = len(result.groups) - n
+        parts.append(Text(f"… {count(more)} more groups (--top-groups 0 lists them all)"))
+    return parts
 
 
 def comparison_rows(result: Comparison) -> list[tuple[str, str]]:
