@@ -512,7 +512,7 @@ def test_no_ansi_on_a_terminal_with_no_color(tmp_path: Path) -> None:
         (["--bogus"], r"No such option: --bogus"),
         (
             ["--inputs", "banana"],
-            r"^--inputs must be one of auto, probs, logits, log-probs, not 'banana'$",
+            r"^--inputs must be one of auto, probs, logits, log-probs, target-probs, target-log-probs, not 'banana'$",
         ),
         (["--unit", "furlongs"], r"^--unit must be nats or bits, not 'furlongs'$"),
         (["--eps", "-1"], r"^--eps must be in \[0, 0\.5\), not -1(\.0)?$"),

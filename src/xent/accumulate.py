@@ -58,6 +58,11 @@ class Accumulator:
         self.count = np.zeros(n_classes, dtype=np.int64)
         self.edges = np.asarray(histogram_edges_nats or _nats_edges(1.0), dtype=np.float64)
         self.histogram = np.zeros(len(self.edges), dtype=np.int64)
+        #: Sums over every sample (the aggregate when there are no fixed classes).
+        self.total_loss = 0.0
+        self.total_weight = 0.0
+        #: Bytes of text covered (``--bytes-col``), or None without it.
+        self.total_bytes: float | None = None
         self.n_samples = 0
         self.n_ignored = 0
         self.n_clipped = 0
@@ -67,6 +72,8 @@ class Accumulator:
         self.metrics: Any = None
         #: Optional sums per group of samples (``--by``).
         self.groups: GroupSums | None = None
+        #: Sums per label value, the classes of true-class values (known only as read).
+        self.label_sums: GroupSums | None = None
 
     def add(
         self,
@@ -76,13 +83,24 @@ class Accumulator:
         labels: npt.NDArray[Any],
         ids: Any = None,
         groups: Sequence[pa.Array] = (),
+        label_values: pa.Array | None = None,
+        sample_bytes: FloatArray | None = None,
     ) -> None:
         """Add one scored chunk; ``index`` holds each sample's 0-based input row,
-        ``labels`` the label shown for it, ``ids`` its id (an Arrow array or None)
-        and ``groups`` its group key columns."""
+        ``labels`` the label shown for it, ``ids`` its id (an Arrow array or None),
+        ``groups`` its group key columns, ``label_values`` its label (for the
+        per-label sums of true-class values) and ``sample_bytes`` the bytes of text
+        it covers."""
+        if sample_bytes is not None:
+            self.total_bytes = (self.total_bytes or 0.0) + float(sample_bytes.sum())
         if self.groups is not None and groups:
             codes = self.groups.codes(groups)
-            self.groups.add(codes, scored.numerator, scored.denominator)
+            self.groups.add(codes, scored.numerator, scored.denominator, sample_bytes)
+        if self.label_sums is not None and label_values is not None:
+            codes = self.label_sums.codes([label_values])
+            self.label_sums.add(codes, scored.numerator, scored.denominator)
+        self.total_loss += float(scored.numerator.sum())
+        self.total_weight += float(scored.denominator.sum())
         self.loss_sum += scored.class_loss
         self.weight_sum += scored.class_weight
         self.count += scored.class_count
@@ -135,6 +153,10 @@ class Accumulator:
         """Fold ``other`` (over disjoint rows) into this accumulator and return it."""
         if other.n_classes != self.n_classes:
             raise ValueError("cannot merge accumulators with different class counts")
+        self.total_loss += other.total_loss
+        self.total_weight += other.total_weight
+        if other.total_bytes is not None:
+            self.total_bytes = (self.total_bytes or 0.0) + other.total_bytes
         self.loss_sum += other.loss_sum
         self.weight_sum += other.weight_sum
         self.count += other.count
@@ -150,6 +172,10 @@ class Accumulator:
             if self.groups is None:
                 self.groups = GroupSums(other.groups.names)
             self.groups.merge(other.groups)
+        if other.label_sums is not None:
+            if self.label_sums is None:
+                self.label_sums = GroupSums(other.label_sums.names)
+            self.label_sums.merge(other.label_sums)
         for entry in other._worst:
             if len(self._worst) < self.top_k:
                 heapq.heappush(self._worst, entry)
@@ -216,6 +242,8 @@ class GroupSums:
         self.count = np.zeros(0, dtype=np.int64)
         self.loss_sum = np.zeros(0)
         self.weight_sum = np.zeros(0)
+        #: Bytes of text per group (``--bytes-col``), or None without it.
+        self.bytes_sum: FloatArray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -236,13 +264,22 @@ class GroupSums:
         return result
 
     def add(
-        self, codes: npt.NDArray[np.intp], numerator: FloatArray, denominator: FloatArray
+        self,
+        codes: npt.NDArray[np.intp],
+        numerator: FloatArray,
+        denominator: FloatArray,
+        sample_bytes: FloatArray | None = None,
     ) -> None:
-        """Add each sample's part of the weighted loss sum and weight sum to its group."""
+        """Add each sample's part of the weighted loss sum and weight sum (and its bytes
+        of text) to its group."""
         k = len(self.keys)
         self.count += np.bincount(codes, minlength=k)
         self.loss_sum += np.bincount(codes, weights=numerator, minlength=k)
         self.weight_sum += np.bincount(codes, weights=denominator, minlength=k)
+        if sample_bytes is not None:
+            if self.bytes_sum is None:
+                self.bytes_sum = np.zeros(k)
+            self.bytes_sum += np.bincount(codes, weights=sample_bytes, minlength=k)
 
     def merge(self, other: GroupSums) -> None:
         """Fold in the groups of ``other`` (over other rows)."""
@@ -257,6 +294,10 @@ class GroupSums:
         np.add.at(self.count, lookup, other.count)
         np.add.at(self.loss_sum, lookup, other.loss_sum)
         np.add.at(self.weight_sum, lookup, other.weight_sum)
+        if other.bytes_sum is not None:
+            if self.bytes_sum is None:
+                self.bytes_sum = np.zeros(len(self.keys))
+            np.add.at(self.bytes_sum, lookup, other.bytes_sum)
 
     def _grow(self) -> None:
         missing = len(self.keys) - len(self.count)
@@ -264,6 +305,8 @@ class GroupSums:
             self.count = np.concatenate([self.count, np.zeros(missing, dtype=np.int64)])
             self.loss_sum = np.concatenate([self.loss_sum, np.zeros(missing)])
             self.weight_sum = np.concatenate([self.weight_sum, np.zeros(missing)])
+            if self.bytes_sum is not None:
+                self.bytes_sum = np.concatenate([self.bytes_sum, np.zeros(missing)])
 
 
 def _local_keys(columns: Sequence[pa.Array]) -> tuple[npt.NDArray[np.intp], list[Any]]:

@@ -61,6 +61,8 @@ class Inputs(StrEnum):
     probs = "probs"
     logits = "logits"
     log_probs = "log-probs"
+    target_probs = "target-probs"
+    target_log_probs = "target-log-probs"
 
 
 class Unit(StrEnum):
@@ -176,6 +178,19 @@ READING: Group = {
         ],
         False,
     ),
+    "class_axis": (
+        Annotated[
+            int | None,
+            _option(
+                "--class-axis",
+                help="NumPy predictions of any rank: the class axis, 1 (channels first, as "
+                "torch) or -1 (channels last, as keras), when the shapes of predictions and "
+                "labels do not tell. Example: --class-axis 1",
+                panel=_READ,
+            ),
+        ],
+        None,
+    ),
     "labels_no_header": (
         Annotated[
             bool,
@@ -250,6 +265,19 @@ LAYOUT: Group = {
         ],
         None,
     ),
+    "bytes_col": (
+        Annotated[
+            str | None,
+            _option(
+                "--bytes-col",
+                help="Column of the bytes of text each row covers (for list columns: each "
+                "row's document): adds bits per byte, overall and per group. "
+                "Example: --bytes-col n_bytes",
+                panel=_LAYOUT,
+            ),
+        ],
+        None,
+    ),
     "pos_label": (
         Annotated[
             str | None,
@@ -307,7 +335,9 @@ NUMBERS: Group = {
             _option(
                 "--inputs",
                 help="What the prediction values are. auto: probabilities when every value "
-                "is in [0, 1], logits otherwise. Example: --inputs logits",
+                "is in [0, 1], logits otherwise. target-probs / target-log-probs: one value per "
+                "row, that of its true class (e.g. token log-probabilities). "
+                "Example: --inputs logits",
                 panel=_NUMBERS,
             ),
         ],

@@ -23,7 +23,7 @@ from xent.errors import DataError
 from xent.labels import ignored_rows
 from xent.layout import Layout
 from xent.read import Source, describe_row
-from xent.read.arrow import float_column, null_mask, plain_array, text_values
+from xent.read.arrow import float_column, null_mask, numpy_view, plain_array, text_values
 from xent.read.numpy import ArrayData
 
 FloatArray = npt.NDArray[np.float64]
@@ -55,6 +55,9 @@ class Chunk:
     where: Where
     label_where: Where
     groups: tuple[pa.Array, ...] = ()
+    #: Bytes of text per sample (``--bytes-col``); for list rows, a row's bytes
+    #: are carried by its first scored element.
+    bytes: FloatArray | None = None
 
 
 def chunks(
@@ -69,6 +72,9 @@ def chunks(
     ``first_index`` is the input-wide index of the source's first row (for
     shards of a dataset).
     """
+    if layout.sequence:
+        yield from _sequence_chunks(source, layout, ignore, first_index)
+        return
     arrays = source.arrays
     if arrays is not None and not layout.label_id_column and _natural_columns(arrays, layout):
         yield from _array_chunks(source, arrays, layout, ignore, first_index)
@@ -132,6 +138,9 @@ def _array_chunks(
         else:
             weights = np.ones(len(keep))
         where = _describe(source, offset, keep)
+        groups: tuple[pa.Array, ...] = ()
+        if arrays.group_size:
+            groups = (pa.array((keep + offset) // arrays.group_size),)
         yield Chunk(
             rows=keep + (first_index + offset),
             n_read=n,
@@ -142,6 +151,7 @@ def _array_chunks(
             targets=targets,
             where=where,
             label_where=label_where,
+            groups=groups,
         )
         offset += n
     if align is not None:
@@ -183,11 +193,12 @@ def _table_chunks(
     same_table = not layout.separate_labels
     columns = list(layout.prediction_columns)
     types: dict[str, pa.DataType] = {c: pa.float64() for c in columns}
-    for extra in (layout.id_column, layout.weight_column):
+    for extra in (layout.id_column, layout.weight_column, layout.bytes_column):
         if extra and extra not in columns:
             columns.append(extra)
-    if layout.weight_column:
-        types[layout.weight_column] = pa.float64()
+    for numeric in (layout.weight_column, layout.bytes_column):
+        if numeric:
+            types[numeric] = pa.float64()
     label_names = [layout.label_column] if layout.label_column else list(layout.label_columns)
     if same_table:
         columns.extend(c for c in label_names if c not in columns)
@@ -247,10 +258,140 @@ def _table_chunks(
                 plain_array((label_batch if in_labels else batch).column(name))
                 for name, in_labels in layout.group_columns
             ),
+            bytes=(_row_bytes(batch, layout.bytes_column, where) if layout.bytes_column else None),
         )
         offset += n
     if align is not None:
         align.finish(offset, source)
+
+
+def _sequence_chunks(
+    source: Source, layout: Layout, ignore: Sequence[str], first_index: int
+) -> Iterator[Chunk]:
+    """Chunks of a list column: every element is a sample, every row a group.
+
+    Samples are numbered across the whole input, element by element; a null
+    element (a token with no value, such as the first one) is left out and
+    counted with the ignored samples. Row values (id, weight, ``--by`` columns)
+    apply to every element of their row.
+    """
+    import pyarrow.compute as pc
+
+    column = layout.prediction_columns[0]
+    columns = [column]
+    types: dict[str, pa.DataType] = {column: pa.list_(pa.float64())}
+    for extra in (
+        layout.label_column,
+        layout.id_column,
+        layout.weight_column,
+        layout.bytes_column,
+    ):
+        if extra and extra not in columns:
+            columns.append(extra)
+    for numeric in (layout.weight_column, layout.bytes_column):
+        if numeric:
+            types[numeric] = pa.float64()
+    for name, _ in layout.group_columns:
+        if name not in columns:
+            columns.append(name)
+    offset = 0  # rows read
+    element = 0  # elements read
+    for batch in source.batches(columns, types):
+        n_rows = batch.num_rows
+        lists = plain_array(batch.column(column))
+        lengths = pc.fill_null(pc.list_value_length(lists), 0)
+        parents = np.asarray(pc.list_parent_indices(lists), dtype=np.int64)
+        flat = plain_array(pc.list_flatten(lists))
+        first_of_row = np.concatenate([[0], np.cumsum(numpy_view(lengths))[:-1]]).astype(np.int64)
+        keep = np.flatnonzero(~null_mask(flat)) if flat.null_count else np.arange(len(flat))
+        labels = None
+        if layout.label_column:
+            label_lists = plain_array(batch.column(layout.label_column))
+            _check_lengths(source, layout, lists, label_lists, offset)
+            labels = plain_array(pc.list_flatten(label_lists))
+            dropped = ignored_rows(labels.take(pa.array(keep)), ignore)
+            if dropped is not None:
+                keep = keep[~dropped]
+            labels = labels.take(pa.array(keep))
+        owner = parents[keep]  # the row of each kept element
+        positions = keep - first_of_row[owner]
+
+        def where(
+            i: int, owner: IntArray = owner, positions: IntArray = positions, base: int = offset
+        ) -> str:
+            row = base + int(owner[i])
+            return f"{source.name}: {source.where(row)}, element {int(positions[i]) + 1}"
+
+        take = pa.array(owner)
+        every = np.arange(n_rows, dtype=np.int64)
+        weights = np.ones(len(owner))
+        if layout.weight_column:
+            row_weights = _vector(
+                batch, layout.weight_column, _describe(source, offset, every), "the weight"
+            )
+            weights = row_weights[owner]
+        sample_bytes = None
+        if layout.bytes_column:
+            row_bytes = _row_bytes(batch, layout.bytes_column, _describe(source, offset, every))
+            first = np.ones(len(owner), dtype=bool)
+            first[1:] = owner[1:] != owner[:-1]
+            sample_bytes = np.where(first, row_bytes[owner], 0.0)
+        if layout.group_columns:
+            groups = tuple(
+                plain_array(batch.column(name)).take(take) for name, _ in layout.group_columns
+            )
+        elif layout.id_column:
+            groups = (text_values(batch.column(layout.id_column)).take(take),)
+        else:
+            groups = (pa.array(owner + first_index + offset),)
+        yield Chunk(
+            rows=keep + (first_index + element),
+            n_read=len(flat),
+            values=np.array(float_column(flat.take(pa.array(keep))), dtype=np.float64),
+            weights=weights,
+            ids=text_values(batch.column(layout.id_column)).take(take)
+            if layout.id_column
+            else None,
+            labels=labels,
+            targets=None,
+            where=where,
+            label_where=where,
+            groups=groups,
+            bytes=sample_bytes,
+        )
+        offset += n_rows
+        element += len(flat)
+
+
+def _row_bytes(batch: Any, column: str, where: Where) -> FloatArray:
+    """The ``--bytes-col`` values of a batch: finite and non-negative."""
+    values = _vector(batch, column, where, "the byte count")
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(
+            f"{where(row)}, column {column!r}: byte count {float(values[row])!r} is not a "
+            "number of bytes (>= 0)"
+        )
+    return values
+
+
+def _check_lengths(
+    source: Source, layout: Layout, values: pa.Array, labels: pa.Array, offset: int
+) -> None:
+    """Every row's list of labels is as long as its list of values."""
+    import pyarrow.compute as pc
+
+    ours = numpy_view(pc.fill_null(pc.list_value_length(values), 0))
+    theirs = numpy_view(pc.fill_null(pc.list_value_length(labels), 0))
+    bad = np.flatnonzero(ours != theirs)
+    if len(bad):
+        row = int(bad[0])
+        raise DataError(
+            f"{source.name}: {source.where(offset + row)}: {layout.prediction_columns[0]!r} holds "
+            f"{int(ours[row])} values but {layout.label_column!r} holds {int(theirs[row])} "
+            "labels; each element needs its label"
+        )
 
 
 #: How text cells of label and group columns are read: dictionary-encoded, so

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from xent.accumulate import Accumulator, histogram_edges_nats
 from xent.errors import DataError, InputError, UsageError
-from xent.inputs import IntegerColumns, NotProbabilities, decide
+from xent.inputs import CLASS_COLUMNS, TRUE_CLASS, Evidence, NotProbabilities, decide
 from xent.options import ScoreOptions
 from xent.pipeline import Pass, Samples, any_outside_unit_interval, layout_of, run_pass
 from xent.read import Source, first_line
@@ -317,7 +317,8 @@ def score_dask(
                 )
                 return any(_gather(client, futures, shards))
 
-            decided = decide(opts.inputs, attempt, any_outside)
+            choices = TRUE_CLASS if layout.sequence else CLASS_COLUMNS
+            decided = decide(opts.inputs, attempt, any_outside, choices)
             failed = False
         finally:
             client.close()
@@ -329,7 +330,7 @@ def score_dask(
     merged = Accumulator(
         layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
     )
-    integers = IntegerColumns(layout.prediction_columns)
+    evidence = Evidence(layout.prediction_columns)
     classes = list(layout.classes)
     for shard, result in zip(shards, decided.result, strict=True):
         scored = result.scored
@@ -343,10 +344,10 @@ def score_dask(
         if merged.metrics is None and scored.accumulator.metrics is not None:
             merged.metrics = type(scored.accumulator.metrics)(layout.n_classes, opts.bins)
         merged.merge(scored.accumulator)
-        integers.merge(scored.integer_columns)
+        evidence.merge(scored.evidence)
         classes = _merge_classes(classes, scored.classes, layout.classes, opts, shard)
-    if decided.detected and decided.inputs == "logits":
-        integers.check_logits(pattern)
+    if decided.detected:
+        evidence.check(pattern, decided.inputs)
     return build_report(
         pattern,
         None,

@@ -100,8 +100,9 @@ class _Catch:
         values = np.atleast_1d(samples.values[i]).astype(np.float64)
         if samples.targets is not None:
             target = samples.targets[i].astype(np.float64)
+        elif samples.y is None:  # the value of the true class itself
+            target = np.array([1.0])
         else:
-            assert samples.y is not None
             y = int(samples.y[i])
             target = np.array([float(y)]) if values.size == 1 else np.eye(values.size)[y]
         self.found = _Found(
@@ -218,7 +219,9 @@ def _write_steps(
     unit_note = f" = {_f(out.loss)} bits" if out.unit == "bits" else ""
     to_nats = math.log(2.0) if out.unit == "bits" else 1.0
     nats = out.loss * to_nats
-    if out.task == "multilabel":
+    if inputs.startswith("target-"):
+        _true_class_steps(out, float(values[0]), opts, inputs, nats)
+    elif out.task == "multilabel":
         _multilabel_steps(out, values, target, classes, opts, inputs, nats)
     elif values.size == 1:
         _binary_steps(out, float(values[0]), float(target[0]), opts, inputs, nats)
@@ -242,6 +245,18 @@ def _probability(value: float, opts: ScoreOptions, out: Explanation, name: str) 
         out.notes.append(f"{name} = {_f(value)} clipped to [eps, 1 - eps] = {_f(clipped)}")
         return clipped
     return value
+
+
+def _true_class_steps(
+    out: Explanation, value: float, opts: ScoreOptions, inputs: str, nats: float
+) -> None:
+    """The value given is that of the true class: ``H = -ln(p_y)``."""
+    out.formula = "H = -ln(p_y), p_y the probability of the true class"
+    if inputs == "target-log-probs":
+        out.steps.append(f"H = -({_f(value)}) = {_f(nats)} nats")
+    else:
+        p = _probability(value, opts, out, "p_y")
+        out.steps.append(f"H = -ln({_f(p)}) = {_f(nats)} nats")
 
 
 def _binary_steps(

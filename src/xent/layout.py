@@ -28,6 +28,9 @@ ID_NAME = "id"
 KNOWN_PREFIXES = ("proba_", "probs_", "prob_", "p_", "pred_", "logits_", "logit_", "label:")
 
 TASKS = ("auto", "binary", "multiclass", "multilabel")
+#: The name of the default groups: the rows of list columns (without an id
+#: column), the items along the first axis of arrays of any rank.
+ROW_GROUP = "row"
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,12 @@ class LayoutRequest:
     pred_cols: str | tuple[str, ...] | None = None
     id_col: str | None = None
     weight_col: str | None = None
+    bytes_col: str | None = None
     pos_label: str | None = None
     classes: tuple[str, ...] | None = None
     by: tuple[str, ...] = ()
+    #: The values are the probability (or log-probability) of each row's true class.
+    target: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class Layout:
     id_column: str | None = None
     label_id_column: str | None = None
     weight_column: str | None = None
+    #: Bytes of text covered by each row (``--bytes-col``), for bits per byte.
+    bytes_column: str | None = None
     index_column: str | None = None
     pos_label: str | None = None
     soft: bool = False
@@ -74,6 +82,15 @@ class Layout:
     warnings: tuple[str, ...] = ()
     #: The ``--by`` columns: (column name, True when it is in the labels file).
     group_columns: tuple[tuple[str, bool], ...] = ()
+    #: Each value is the probability or log-probability of the true class (no
+    #: per-class columns): the classes are the label values, if there are labels.
+    target: bool = False
+    #: The prediction column holds a list per row: each element is a sample, and
+    #: each row (named by its id, else its number) is a group.
+    sequence: bool = False
+    #: Without ``--by``, the name of the groups the input has of itself: the rows of
+    #: list columns, the items (first axis) of arrays of any rank.
+    default_group: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -84,6 +101,14 @@ class Layout:
     def binary_column(self) -> bool:
         """True when one prediction column holds the positive class's value."""
         return self.task == "binary" and len(self.prediction_columns) == 1
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The names of the group key columns: ``--by``, else (for list columns) the
+        id column or ``row``."""
+        if self.group_columns:
+            return tuple(name for name, _ in self.group_columns)
+        return (self.default_group,) if self.default_group else ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -238,7 +263,7 @@ def resolve_layout(
             rest = [c for c in labels.column_names if c not in label_reserved]
             if len(rest) == 1:
                 label_column = rest[0]
-        if label_column is None:
+        if label_column is None and not _target_request(predictions, r):
             hint = "" if labels is None else " of the --labels file"
             raise InputError(
                 f"{label_source.name}: no label column found{hint} (looked for "
@@ -246,9 +271,11 @@ def resolve_layout(
             )
 
     groups = _group_columns(predictions, labels, r.by)
+    bytes_column = find_column(predictions, r.bytes_col, "--bytes-col") if r.bytes_col else None
     # Prediction columns: every numeric column of the predictions with no other role.
     reserved = {c for c in (id_column, weight_column) if c} | set(predictions.index_columns)
     reserved |= {name for name, in_labels in groups if not in_labels}
+    reserved |= {bytes_column} if bytes_column else set()
     if labels is None:
         reserved |= {label_column} if label_column else set()
         reserved |= set(label_columns)
@@ -260,9 +287,10 @@ def resolve_layout(
     elif predictions.prediction_columns:
         prediction_columns = list(predictions.prediction_columns)
     else:
+        # A list column (a value per token) is the prediction column when there is one.
         prediction_columns = [
-            f.name for f in predictions.schema if f.name not in reserved and is_numeric(f.type)
-        ]
+            f.name for f in predictions.schema if f.name not in reserved and is_number_list(f.type)
+        ] or [f.name for f in predictions.schema if f.name not in reserved and is_numeric(f.type)]
     clash = (reserved - set(predictions.index_columns)).intersection(prediction_columns)
     if clash:
         raise UsageError(
@@ -273,6 +301,22 @@ def resolve_layout(
             f"{predictions.name}: no numeric prediction columns found; name them with --pred-cols"
         )
 
+    sequence = any(is_number_list(predictions.schema.field(c).type) for c in prediction_columns)
+    if sequence or r.target:
+        layout = _target_layout(
+            predictions,
+            labels,
+            r,
+            prediction_columns,
+            label_column,
+            label_columns,
+            id_column if id_column is not None else index,
+            index,
+            weight_column,
+            groups,
+            sequence,
+        )
+        return replace(layout, bytes_column=bytes_column)
     task = _task(r.task, prediction_columns, label_columns)
     if label_column is not None:
         _check_label_type(label_source, label_column)
@@ -291,6 +335,9 @@ def resolve_layout(
         separate_labels=labels is not None,
         warnings=tuple(_warnings(predictions, labels, r, id_column)),
         group_columns=groups,
+        default_group=(
+            ROW_GROUP if predictions.arrays is not None and predictions.arrays.group_size else None
+        ),
     )
     if label_columns:
         if task == "binary":
@@ -302,7 +349,84 @@ def resolve_layout(
     if task == "binary" and len(prediction_columns) == 1:
         names = ("0", "1") if r.pos_label is None else (f"not {r.pos_label}", r.pos_label)
         layout = replace(layout, classes=names)
-    return layout
+    return replace(layout, bytes_column=bytes_column)
+
+
+def is_number_list(data_type: pa.DataType) -> bool:
+    """True for a list of numbers (one value per token of a sequence)."""
+    return bool(
+        (pa.types.is_list(data_type) or pa.types.is_large_list(data_type))
+        and is_numeric(data_type.value_type)
+    )
+
+
+def _target_request(predictions: Source, r: LayoutRequest) -> bool:
+    """True when the values will be true-class probabilities: asked for, or a list column."""
+    if r.target:
+        return True
+    names = split_list(r.pred_cols) if isinstance(r.pred_cols, str) else list(r.pred_cols or ())
+    listed = [f.name for f in predictions.schema if is_number_list(f.type)]
+    if names:
+        return any(name in listed for name in names)
+    return bool(listed)
+
+
+def _target_layout(
+    predictions: Source,
+    labels: Source | None,
+    r: LayoutRequest,
+    prediction_columns: list[str],
+    label_column: str | None,
+    label_columns: list[str],
+    id_column: str | None,
+    index: str | None,
+    weight_column: str | None,
+    groups: tuple[tuple[str, bool], ...],
+    sequence: bool,
+) -> Layout:
+    """The layout of true-class values: one value per row, or a list of them per row."""
+    what = "a list column" if sequence else "--inputs target-probs / target-log-probs"
+    if len(prediction_columns) != 1:
+        raise UsageError(
+            f"{what} needs exactly one prediction column, the value of each row's true "
+            f"class; found {len(prediction_columns)} ({', '.join(prediction_columns)}): "
+            "choose one with --pred-cols"
+        )
+    if label_columns:
+        raise UsageError(f"{what} takes one label per sample, not --label-cols")
+    if r.task not in ("auto", "multiclass"):
+        raise UsageError(
+            f"{what} scores the true class of each sample: --task {r.task} does not apply"
+        )
+    label_source = labels or predictions
+    if label_column is not None:
+        label_type = label_source.schema.field(label_column).type
+        if sequence and not pa.types.is_list(label_type) and not pa.types.is_large_list(label_type):
+            raise InputError(
+                f"{label_source.name}: column {label_column!r} holds one value per row, but "
+                f"the predictions hold a list per row; give a list column of labels "
+                "(--label-col) or none"
+            )
+        if not sequence:
+            _check_label_type(label_source, label_column)
+    if sequence and labels is not None:
+        raise UsageError("list columns are read from one file: put the labels beside them")
+    return Layout(
+        task="multiclass",
+        classes=(),
+        prediction_columns=tuple(prediction_columns),
+        label_source=label_source,
+        label_column=label_column,
+        id_column=id_column,
+        weight_column=weight_column,
+        index_column=index,
+        separate_labels=labels is not None,
+        warnings=tuple(_warnings(predictions, labels, r, id_column)),
+        group_columns=groups,
+        target=True,
+        sequence=sequence,
+        default_group=(id_column or ROW_GROUP) if sequence else None,
+    )
 
 
 def _group_columns(

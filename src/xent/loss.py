@@ -25,6 +25,9 @@ AUTO_EPS = float(np.finfo(np.float64).eps)
 PROBS = "probs"
 LOGITS = "logits"
 LOG_PROBS = "log-probs"
+#: The value of each row is the probability (log-probability) of its true class.
+TARGET_PROBS = "target-probs"
+TARGET_LOG_PROBS = "target-log-probs"
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,35 @@ class ScoredChunk:
     n_clipped: int
 
 
+def _true_class_values(plan: LossPlan, values: FloatArray, weights: FloatArray) -> ScoredChunk:
+    """Losses when each value is the probability (log-probability) of the true class.
+
+    ``-ln p`` (probabilities clipped to [eps, 1 - eps] as for full rows) or
+    ``-ln p`` given as ``ln p``. The per-class sums are kept by label value
+    elsewhere (the classes are not known in advance), so they are empty here.
+    """
+    n_clipped = 0
+    with np.errstate(divide="ignore"):
+        if plan.inputs == TARGET_PROBS:
+            chosen, n_clipped = _clip(values, plan.eps)
+            loss = -np.log(chosen)
+        else:
+            loss = -values
+    loss = loss + 0.0
+    empty = np.zeros(0)
+    return ScoredChunk(
+        loss=loss,
+        weight=weights,
+        numerator=weights * loss,
+        denominator=weights,
+        class_loss=empty,
+        class_weight=empty,
+        class_count=np.zeros(0, dtype=np.int64),
+        class_mass=empty,
+        n_clipped=n_clipped,
+    )
+
+
 def score_chunk(
     plan: LossPlan,
     values: FloatArray,
@@ -318,6 +350,8 @@ def score_chunk(
     the class index of each sample (hard labels) or ``targets`` its per-class
     target columns (soft or multilabel)."""
     k, a, cw = plan.n_classes, plan.label_smoothing, plan.class_weights
+    if plan.inputs in (TARGET_PROBS, TARGET_LOG_PROBS):
+        return _true_class_values(plan, values, weights)
     if targets is not None:
         if plan.task == "multilabel":
             elements, n_clipped = multilabel_losses(

@@ -18,7 +18,7 @@ from typing import Any
 from xent.errors import UsageError
 from xent.layout import LayoutRequest, split_list
 
-INPUTS = ("auto", "probs", "logits", "log-probs")
+INPUTS = ("auto", "probs", "logits", "log-probs", "target-probs", "target-log-probs")
 UNITS = ("nats", "bits")
 
 
@@ -42,6 +42,8 @@ class ScoreOptions:
     pred_cols: str | tuple[str, ...] | None = None
     id_col: str | None = None
     weight_col: str | None = None
+    #: Bytes of text each row (or each list row: each document) covers: bits per byte.
+    bytes_col: str | None = None
     pos_label: str | None = None
     classes: tuple[str, ...] | None = None
     task: str = "auto"
@@ -61,6 +63,8 @@ class ScoreOptions:
     calibration: bool = False
     #: Columns whose values group the rows (``--by``): a report per group.
     by: tuple[str, ...] = ()
+    #: NumPy predictions of any rank: the class axis (1 or -1) when the shapes do not say.
+    class_axis: int | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ScoreOptions:
@@ -148,9 +152,11 @@ class ScoreOptions:
             pred_cols=self.pred_cols,
             id_col=self.id_col,
             weight_col=self.weight_col,
+            bytes_col=self.bytes_col,
             pos_label=self.pos_label,
             classes=self.classes,
             by=self.by,
+            target=self.inputs.startswith("target-"),
         )
 
 

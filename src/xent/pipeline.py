@@ -21,14 +21,15 @@ import pyarrow as pa
 
 from xent import validation
 from xent.accumulate import Accumulator, GroupSums, histogram_edges_nats
-from xent.decode import chunks
+from xent.decode import Chunk, chunks
 from xent.errors import DataError, InputError, UsageError
-from xent.inputs import IntegerColumns, decide
-from xent.labels import LabelEncoder
+from xent.inputs import CLASS_COLUMNS, TRUE_CLASS, Evidence, decide
+from xent.labels import LabelEncoder, label_text
 from xent.layout import Layout, resolve_layout
 from xent.loss import LossPlan, score_chunk
 from xent.options import ScoreOptions
-from xent.read import ReadRequest, Source, open_source
+from xent.read import ReadRequest, Source, detect_format, open_source
+from xent.read.arrow import text_values
 from xent.read.numpy import array_source
 from xent.report import Report, SampleLoss, build_report
 
@@ -115,11 +116,12 @@ class Tee:
 
 @dataclass
 class Pass:
-    """What one pass over an input added up."""
+    """What one pass over an input added up: the sums, the class names as the labels
+    named them, and the evidence an ``--inputs auto`` decision is checked against."""
 
     accumulator: Accumulator
     classes: list[str]
-    integer_columns: IntegerColumns
+    evidence: Evidence
 
 
 def score(
@@ -147,19 +149,41 @@ def score(
 
 
 def open_sources(predictions: str, opts: ScoreOptions) -> tuple[Source, Source | None]:
-    """Open the predictions and, when ``opts.labels`` names one, the labels file."""
+    """Open the predictions and, when ``opts.labels`` names one, the labels file.
+
+    Two NumPy files are paired by their shapes (arrays of any rank), so each is
+    opened knowing the other's shape.
+    """
+    pred_format = detect_format(predictions, opts.input_format)
+    label_format = detect_format(opts.labels, opts.labels_format) if opts.labels else None
+    pred_partner = label_partner = None
+    if pred_format in ("npy", "npz") and label_format in ("npy", "npz") and opts.labels:
+        from xent.read.numpy import numpy_shape
+
+        pred_partner = numpy_shape(opts.labels, opts.labels, label_format, "labels")
+        label_partner = numpy_shape(predictions, predictions, pred_format, "predictions")
     pred_source = open_source(
         predictions,
-        input_format=opts.input_format,
-        request=ReadRequest(classes=opts.classes, role="predictions", header=not opts.no_header),
+        input_format=pred_format,
+        request=ReadRequest(
+            classes=opts.classes,
+            role="predictions",
+            header=not opts.no_header,
+            class_axis=opts.class_axis,
+            partner_shape=pred_partner,
+        ),
     )
     label_source = None
     if opts.labels is not None:
         label_source = open_source(
             opts.labels,
-            input_format=opts.labels_format,
+            input_format=label_format,
             request=ReadRequest(
-                classes=opts.classes, role="labels", header=not opts.labels_no_header
+                classes=opts.classes,
+                role="labels",
+                header=not opts.labels_no_header,
+                class_axis=opts.class_axis,
+                partner_shape=label_partner,
             ),
         )
     return pred_source, label_source
@@ -220,9 +244,10 @@ def score_source(
         opts.inputs,
         lambda inputs: run_pass(pred_source, layout, opts, inputs, sink=sink, progress=progress),
         lambda: any_outside_unit_interval(pred_source, layout, opts.ignore_label),
+        choices=TRUE_CLASS if layout.sequence else CLASS_COLUMNS,
     )
-    if decided.detected and decided.inputs == "logits":
-        decided.result.integer_columns.check_logits(pred_source.name)
+    if decided.detected:
+        decided.result.evidence.check(pred_source.name, decided.inputs)
     report = build_report(
         pred_source.name,
         label_source.name if label_source is not None else None,
@@ -261,44 +286,11 @@ def run_pass(
     """Score every row of ``source`` into a mergeable accumulator.
 
     ``inputs`` is what the values are taken to be; under ``opts.inputs ==
-    "auto"`` a pass scoring probabilities raises
-    :class:`~xent.inputs.NotProbabilities` when they may not be.
-    ``first_index`` is the input-wide index of the first row (for shards of a
-    dataset).
+    "auto"`` a pass raises :class:`~xent.inputs.NotProbabilities` when they may
+    not be that. ``first_index`` is the input-wide index of the first row (for
+    shards of a dataset).
     """
-    if opts.metrics and layout.label_columns:
-        raise UsageError(
-            "--metrics needs one true class per sample (binary or multiclass labels), "
-            "not --label-cols"
-        )
-    encoder = LabelEncoder(
-        layout.classes,
-        binary=layout.binary_column,
-        pos_label=layout.pos_label,
-        column_names=layout.column_names,
-    )
-    accumulator = Accumulator(
-        layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
-    )
-    if layout.group_columns:
-        accumulator.groups = GroupSums([name for name, _ in layout.group_columns])
-    if (opts.metrics or opts.calibration) and not layout.label_columns:
-        from xent.metrics import MetricsAccumulator
-
-        accumulator.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
-    plan = LossPlan(
-        task=layout.task,
-        n_classes=layout.n_classes,
-        inputs=inputs,
-        eps=opts.clip_eps,
-        label_smoothing=opts.label_smoothing,
-        class_weights=_class_weight_vector(layout, opts.class_weights),
-        soft=layout.soft,
-    )
-    integers = IntegerColumns(layout.prediction_columns)
-    watch_integers = opts.inputs == "auto" and inputs == "logits"
-    to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
-    column = layout.label_column or "label"
+    scorer = _ChunkScorer(layout, opts, inputs, sink)
     if sink is not None:
         sink.start()
     rows_done = 0
@@ -306,62 +298,14 @@ def run_pass(
     try:
         for chunk in prefetched(decoded):
             rows_done += chunk.n_read
-            accumulator.n_ignored += chunk.n_read - len(chunk.rows)
-            if len(chunk.rows):
-                values, renormalized = validation.checked_values(
-                    chunk.values,
-                    layout,
-                    inputs,
-                    chunk.where,
-                    renormalize=opts.renormalize,
-                    auto=opts.inputs == "auto",
-                )
-                accumulator.n_renormalized += renormalized
-                if watch_integers:
-                    integers.add(values)
-                y = None
-                if chunk.targets is not None:
-                    validation.check_targets(
-                        chunk.targets, layout.label_columns, chunk.label_where, soft=layout.soft
-                    )
-                else:
-                    assert chunk.labels is not None
-                    y = encoder.encode(chunk.labels, chunk.label_where, column)
-                if chunk.weights is not None and layout.weight_column:
-                    validation.check_weights(chunk.weights, layout.weight_column, chunk.where)
-                scored = score_chunk(plan, values, chunk.weights, y=y, targets=chunk.targets)
-                names = np.asarray(encoder.classes, dtype=object)
-                shown = _shown_labels(layout, names, y, chunk.targets)
-                accumulator.add(
-                    scored, index=chunk.rows, labels=shown, ids=chunk.ids, groups=chunk.groups
-                )
-                if accumulator.metrics is not None and y is not None:
-                    from xent.metrics import probabilities
-
-                    accumulator.metrics.add(
-                        probabilities(values, inputs), y, scored.weight, scored.loss
-                    )
-                if sink is not None:
-                    sink.write(
-                        Samples(
-                            chunk.rows,
-                            chunk.ids,
-                            shown,
-                            scored.loss * to_unit,
-                            scored.weight,
-                            chunk.values,
-                            y,
-                            chunk.targets,
-                            chunk.groups,
-                        )
-                    )
+            scorer.add(chunk)
             if progress is not None:
                 progress(rows_done)
     except DataError:
-        if watch_integers:
+        if scorer.watching and inputs == "logits":
             # Taking the values for logits went wrong; a column of whole numbers
             # (an index or a counter scored as a class) is the likelier cause.
-            integers.check_logits(source.name)
+            scorer.evidence.check(source.name, inputs)
         raise
     except UnicodeDecodeError as exc:
         names_of = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
@@ -369,7 +313,139 @@ def run_pass(
             f"{names_of}: holds text that is not UTF-8 "
             f"(byte {exc.object[exc.start : exc.start + 1]!r}); save the file as UTF-8"
         ) from None
-    return Pass(accumulator, encoder.classes, integers)
+    return Pass(scorer.accumulator, scorer.classes(), scorer.evidence)
+
+
+class _ChunkScorer:
+    """One pass's state: validates, encodes and scores each chunk, adds it up and
+    hands its samples to the sink."""
+
+    def __init__(
+        self, layout: Layout, opts: ScoreOptions, inputs: str, sink: SampleSink | None
+    ) -> None:
+        if opts.metrics and (layout.label_columns or layout.target):
+            raise UsageError(
+                "--metrics needs each sample's predicted distribution and one true class "
+                "(binary or multiclass columns), not --label-cols or true-class values"
+            )
+        if layout.target and (opts.label_smoothing or opts.class_weights or opts.renormalize):
+            raise UsageError(
+                "true-class values give no other class: --label-smoothing, --class-weights "
+                "and --renormalize need one column per class"
+            )
+        self.layout, self.opts, self.inputs, self.sink = layout, opts, inputs, sink
+        self.encoder = LabelEncoder(
+            layout.classes,
+            binary=layout.binary_column,
+            pos_label=layout.pos_label,
+            column_names=layout.column_names,
+        )
+        acc = self.accumulator = Accumulator(
+            layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
+        )
+        if layout.group_names:
+            acc.groups = GroupSums(layout.group_names)
+        if layout.target and layout.label_column:
+            acc.label_sums = GroupSums([layout.label_column])
+        if (opts.metrics or opts.calibration) and not (layout.label_columns or layout.target):
+            from xent.metrics import MetricsAccumulator
+
+            acc.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
+        self.plan = LossPlan(
+            task=layout.task,
+            n_classes=layout.n_classes,
+            inputs=inputs,
+            eps=opts.clip_eps,
+            label_smoothing=opts.label_smoothing,
+            class_weights=_class_weight_vector(layout, opts.class_weights),
+            soft=layout.soft,
+        )
+        self.evidence = Evidence(layout.prediction_columns)
+        self.watching = opts.inputs == "auto"
+        self.to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
+
+    def classes(self) -> list[str]:
+        """The class names (for true-class values: the label values, by label sums)."""
+        if self.layout.target:
+            sums = self.accumulator.label_sums
+            return [label_text(k) for k in sums.keys] if sums is not None else []
+        return self.encoder.classes
+
+    def add(self, chunk: Chunk) -> None:
+        """Score one chunk and add it up."""
+        layout, acc = self.layout, self.accumulator
+        acc.n_ignored += chunk.n_read - len(chunk.rows)
+        if not len(chunk.rows):
+            return
+        values, renormalized = validation.checked_values(
+            chunk.values,
+            layout,
+            self.inputs,
+            chunk.where,
+            renormalize=self.opts.renormalize,
+            auto=self.watching,
+        )
+        acc.n_renormalized += renormalized
+        if self.watching:
+            self.evidence.add(values, self.inputs)
+        y = None
+        if chunk.targets is not None:
+            validation.check_targets(
+                chunk.targets, layout.label_columns, chunk.label_where, soft=layout.soft
+            )
+        elif chunk.labels is not None and not layout.target:
+            y = self.encoder.encode(chunk.labels, chunk.label_where, layout.label_column or "label")
+        if layout.weight_column:
+            validation.check_weights(chunk.weights, layout.weight_column, chunk.where)
+        scored = score_chunk(self.plan, values, chunk.weights, y=y, targets=chunk.targets)
+        shown = self._shown(chunk, y)
+        acc.add(
+            scored,
+            index=chunk.rows,
+            labels=shown,
+            ids=chunk.ids,
+            groups=chunk.groups,
+            label_values=chunk.labels if layout.target else None,
+            sample_bytes=chunk.bytes,
+        )
+        if acc.metrics is not None and y is not None:
+            from xent.metrics import probabilities
+
+            acc.metrics.add(probabilities(values, self.inputs), y, scored.weight, scored.loss)
+        if self.sink is not None:
+            self.sink.write(
+                Samples(
+                    chunk.rows,
+                    chunk.ids,
+                    shown,
+                    scored.loss * self.to_unit,
+                    scored.weight,
+                    chunk.values,
+                    y,
+                    chunk.targets,
+                    chunk.groups,
+                )
+            )
+
+    def _shown(self, chunk: Chunk, y: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
+        """The label shown for each sample: its class, its classes joined by ``|``
+        (multilabel), or its label value (true-class values)."""
+        if self.layout.target:
+            if chunk.labels is None:
+                return np.full(len(chunk.rows), "", dtype=object)
+            return np.array(
+                [label_text(v) for v in text_values(chunk.labels).to_pylist()], dtype=object
+            )
+        names = np.asarray(self.encoder.classes, dtype=object)
+        if y is not None:
+            shown: npt.NDArray[Any] = names[y]
+            return shown
+        targets = chunk.targets
+        assert targets is not None
+        if self.layout.task == "multilabel":
+            return np.array(["|".join(names[row > 0.5]) for row in targets], dtype=object)
+        picked: npt.NDArray[Any] = names[np.argmax(targets, axis=1)]
+        return picked
 
 
 def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -421,24 +497,6 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     finally:
         stop.set()
         thread.join()
-
-
-def _shown_labels(
-    layout: Layout,
-    names: npt.NDArray[Any],
-    y: npt.NDArray[np.int64] | None,
-    targets: FloatArray | None,
-) -> npt.NDArray[Any]:
-    """The label shown for each sample: its class, or (multilabel) its classes joined by ``|``."""
-    if y is not None:
-        shown: npt.NDArray[Any] = names[y]
-    else:
-        assert targets is not None
-        if layout.task == "multilabel":
-            shown = np.array(["|".join(names[row > 0.5]) for row in targets], dtype=object)
-        else:
-            shown = names[np.argmax(targets, axis=1)]
-    return shown
 
 
 def _class_weight_vector(layout: Layout, weights: Any) -> FloatArray | None:

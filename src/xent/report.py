@@ -30,6 +30,10 @@ class Aggregate:
     weight: float
     perplexity: float
     n_clipped: int
+    #: With ``--bytes-col``: the bytes of text covered, and the summed loss in bits
+    #: per byte (as lm-eval's ``bits_per_byte``: total nats / ln 2 / total bytes).
+    bytes: float | None = None
+    bits_per_byte: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,13 @@ class GroupLoss:
     weight: float
     perplexity: float
     share: float
+    #: With ``--bytes-col``: the group's bytes of text and bits per byte.
+    bytes: float | None = None
+    bits_per_byte: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The group as it appears in JSON."""
-        return {
+        out = {
             "key": self.key,
             "n": self.n,
             "loss": self.loss,
@@ -124,6 +131,10 @@ class GroupLoss:
             "perplexity": self.perplexity,
             "share": self.share,
         }
+        if self.bytes is not None:
+            out["bytes"] = self.bytes
+            out["bits_per_byte"] = self.bits_per_byte
+        return out
 
 
 @dataclass(frozen=True)
@@ -152,10 +163,12 @@ class GroupTable(Sequence[GroupLoss]):
         total: Any,
         weight: Any,
         share: Any,
+        total_bytes: Any = None,
     ) -> None:
         self.names = tuple(names)
         self._keys = keys
         self._n, self._loss, self._sum, self._weight, self._share = n, loss, total, weight, share
+        self._bytes = total_bytes
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -174,6 +187,7 @@ class GroupTable(Sequence[GroupLoss]):
         key = self._keys[i]
         values = key if len(self.names) > 1 else (key,)
         loss = float(self._loss[i])
+        group_bytes = None if self._bytes is None else float(self._bytes[i])
         return GroupLoss(
             key=dict(zip(self.names, values, strict=True)),
             n=int(self._n[i]),
@@ -182,6 +196,12 @@ class GroupTable(Sequence[GroupLoss]):
             weight=float(self._weight[i]),
             perplexity=_exp_or_inf(loss * self.nats_per_unit),
             share=float(self._share[i]),
+            bytes=group_bytes,
+            bits_per_byte=(
+                None
+                if group_bytes is None
+                else bits_per_byte(float(self._sum[i]) * self.nats_per_unit, group_bytes)
+            ),
         )
 
     #: Set by :func:`build_report`: how many nats one unit of ``loss`` is.
@@ -276,6 +296,11 @@ class Report:
                 "weight": self.aggregate.weight,
                 "perplexity": self.aggregate.perplexity,
                 "n_clipped": self.aggregate.n_clipped,
+                **(
+                    {"bytes": self.aggregate.bytes, "bits_per_byte": self.aggregate.bits_per_byte}
+                    if self.aggregate.bytes is not None
+                    else {}
+                ),
             },
             "per_class": [
                 {"class": c.name, "n": c.n, "loss": c.loss, "sum": c.sum, "share": c.share}
@@ -353,6 +378,11 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def bits_per_byte(nats: float, n_bytes: float) -> float:
+    """Summed loss in bits per byte of text (NaN when there are no bytes)."""
+    return nats / math.log(2.0) / n_bytes if n_bytes > 0 else math.nan
+
+
 def _exp_or_inf(x: float) -> float:
     """exp(x), or inf where it overflows float64."""
     try:
@@ -390,24 +420,38 @@ def build_report(
                 f"{predictions}: all {acc.n_ignored} rows have {which}; nothing is left to score"
             )
         raise DataError(f"{predictions}: no data rows to score")
-    total_sum = float(acc.loss_sum.sum())
-    total_weight = float(acc.weight_sum.sum())
+    if layout.target:
+        # No fixed classes: the aggregate is over every sample, the classes are the
+        # label values seen (if there are labels).
+        total_sum, total_weight = acc.total_loss, acc.total_weight
+    else:
+        total_sum = float(acc.loss_sum.sum())
+        total_weight = float(acc.weight_sum.sum())
     if total_weight <= 0.0:
         raise DataError(
             f"{predictions}: the weights of the scored rows add up to 0; nothing to average"
         )
     scale = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
     mean_nats = total_sum / total_weight
+    labels_seen = acc.label_sums
+    if layout.target and labels_seen is not None:
+        loss_sum, weight_sum, count = (
+            labels_seen.loss_sum,
+            labels_seen.weight_sum,
+            labels_seen.count,
+        )
+    else:
+        loss_sum, weight_sum, count = acc.loss_sum, acc.weight_sum, acc.count
     with np.errstate(divide="ignore", invalid="ignore"):
-        class_loss = acc.loss_sum / acc.weight_sum
-        share = acc.loss_sum / total_sum if total_sum else np.zeros_like(acc.loss_sum)
+        class_loss = loss_sum / weight_sum
+        share = loss_sum / total_sum if total_sum else np.zeros_like(loss_sum)
     per_class = [
         ClassLoss(
             name=name,
-            n=int(acc.count[c]),
+            n=int(count[c]),
             loss=float(class_loss[c]) * scale,
-            sum=float(acc.loss_sum[c]) * scale,
-            weight=float(acc.weight_sum[c]),
+            sum=float(loss_sum[c]) * scale,
+            weight=float(weight_sum[c]),
             share=float(share[c]),
         )
         for c, name in enumerate(classes)
@@ -422,6 +466,10 @@ def build_report(
             )
         )
         uniform = math.log(2.0)
+    elif layout.target:
+        # The number of classes is not known: there is no uniform reference.
+        prior = entropy_nats(weight_sum) if len(weight_sum) else math.nan
+        uniform = math.nan
     else:
         prior = entropy_nats(acc.target_mass)
         uniform = math.log(layout.n_classes)
@@ -444,6 +492,10 @@ def build_report(
             weight=total_weight,
             perplexity=_exp_or_inf(mean_nats),
             n_clipped=acc.n_clipped,
+            bytes=acc.total_bytes,
+            bits_per_byte=(
+                None if acc.total_bytes is None else bits_per_byte(total_sum, acc.total_bytes)
+            ),
         ),
         per_class=per_class,
         reference=Reference(uniform=uniform * scale, prior=prior * scale, d2=d2),
@@ -496,6 +548,7 @@ def _groups(
         sums.loss_sum[order] * scale,
         sums.weight_sum[order],
         share[order],
+        None if sums.bytes_sum is None else sums.bytes_sum[order],
     )
     table.nats_per_unit = 1.0 / scale
     finite = loss_nats[~np.isnan(loss_nats)]

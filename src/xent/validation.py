@@ -196,6 +196,15 @@ def checked_values(
     columns = layout.prediction_columns
     check_finite(values, columns, where, "the prediction")
     rows = values.ndim == 2 and layout.task != "multilabel"
+    if inputs == "target-log-probs":
+        if auto and values.size and values.max() > 0.0:
+            raise NotProbabilities
+        check_log_probabilities(values, columns, where)
+        check_magnitude(values, columns, where, "log-probability")
+        return values, 0
+    if inputs == "target-probs":
+        check_probabilities(values, columns, where)
+        return values, 0
     if inputs == "logits":
         check_magnitude(values, columns, where, "logit")
         return values, 0

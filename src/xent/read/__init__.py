@@ -112,6 +112,10 @@ class ReadRequest:
     classes: tuple[str, ...] | None = None
     role: str = "predictions"
     header: bool = True
+    #: NumPy: where the class axis of predictions of any rank is (1 or -1).
+    class_axis: int | None = None
+    #: NumPy: the shape of the array in the other file of a two-file layout.
+    partner_shape: tuple[int, ...] | None = None
 
 
 def describe_row(row: int, header_lines: int | None) -> str:

@@ -120,16 +120,27 @@ def text_values(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def cast_batch(batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
-    """Cast the columns named in ``types`` to floating point (labels and ids stay as read)."""
+    """Cast the columns named in ``types`` to floating point, or lists of it (labels and
+    ids stay as read)."""
     if not types:
         return batch
     arrays = []
     for column, array in zip(batch.schema.names, batch.columns, strict=True):
         target = types.get(column)
-        if target is not None and array.type != target and pa.types.is_floating(target):
+        if target is not None and array.type != target and _numeric_target(target, array.type):
             array = array.cast(target, safe=False)
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _numeric_target(target: pa.DataType, current: pa.DataType) -> bool:
+    if pa.types.is_floating(target):
+        return True
+    return bool(
+        pa.types.is_list(target)
+        and pa.types.is_floating(target.value_type)
+        and (pa.types.is_list(current) or pa.types.is_large_list(current))
+    )
 
 
 def check_unique_names(name: str, names: Sequence[str]) -> None:

@@ -59,7 +59,7 @@ def open_jsonl(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
         fields = [schema.field(c) for c in columns]
         wanted = pa.schema(
             [
-                f.with_type(pa.float64()) if f.name in types and _numeric(f.type) else f
+                f.with_type(types[f.name]) if f.name in types and _number_like(f.type) else f
                 for f in fields
             ]
         )
@@ -79,7 +79,11 @@ def open_jsonl(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     return Source(name, "jsonl", schema, open_batches, header_lines=0)
 
 
-def _numeric(data_type: pa.DataType) -> bool:
+def _number_like(data_type: pa.DataType) -> bool:
+    """Numbers, or lists of numbers (or of nulls, when the first block held no value)."""
+    if pa.types.is_list(data_type):
+        value = data_type.value_type
+        return bool(pa.types.is_null(value) or _number_like(value))
     return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type))
 
 

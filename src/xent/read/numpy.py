@@ -13,6 +13,8 @@ batches of :meth:`Source.batches` exist for every other use.
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -56,6 +58,107 @@ class Rows(Protocol):
         """Consecutive blocks of at most ``rows`` rows, from the first row to the last."""
         ...
 
+    def reshaped(self, shape: tuple[int, ...]) -> Rows:
+        """The same values as an array of ``shape`` (C order)."""
+        ...
+
+
+class ChannelsFirst:
+    """Predictions of shape (N, K, d1, d2, ...) read as the (N * d1 * d2 ..., K) matrix
+    of their positions, a whole item (image) at a time."""
+
+    def __init__(self, rows: Rows) -> None:
+        n, k = rows.shape[0], rows.shape[1]
+        self.k, self.positions = k, math.prod(rows.shape[2:])
+        self.rows = rows.reshaped((n, k, self.positions))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.rows.shape[0] * self.positions, self.k)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.rows.dtype
+
+    def blocks(self, rows: int) -> Iterator[np.ndarray[Any, Any]]:
+        items = max(1, rows // self.positions)
+        for block in self.rows.blocks(items):
+            yield block.transpose(0, 2, 1).reshape(-1, self.k)
+
+    def reshaped(self, shape: tuple[int, ...]) -> Rows:
+        raise NotImplementedError  # never read otherwise than by position
+
+
+@dataclass(frozen=True)
+class ArrayShape:
+    """How arrays of any rank are read: every position is a sample.
+
+    ``class_axis`` is 1 (channels first, as torch: (N, K, ...)) or -1
+    (channels last: (N, ..., K)), or None when there is no class axis (one
+    probability per position). ``positions`` counts the positions of one item
+    along the first axis (a sequence, an image): the default groups.
+    """
+
+    class_axis: int | None
+    positions: int
+
+
+def array_shape(
+    name: str,
+    pred: tuple[int, ...],
+    label: tuple[int, ...] | None,
+    class_axis: int | None = None,
+) -> ArrayShape | None:
+    """How predictions of shape ``pred`` pair with labels of shape ``label``: None for
+    the plain (N,) and (N, K) layouts, else where the class axis is.
+
+    >>> array_shape("p.npy", (64, 512, 32000), (64, 512))
+    ArrayShape(class_axis=-1, positions=512)
+    >>> array_shape("p.npy", (8, 21, 64, 64), (8, 64, 64))
+    ArrayShape(class_axis=1, positions=4096)
+    """
+    if len(pred) <= 2 and class_axis is None:
+        return None
+    if len(pred) < 2:
+        raise UsageError(f"{name}: --class-axis needs predictions with a class axis, not {pred}")
+    if label is not None and label == pred:
+        return ArrayShape(None, math.prod(pred[1:]))  # one probability per position
+    last = label is not None and label == pred[:-1]
+    first = label is not None and label == pred[:1] + pred[2:]
+    if class_axis is not None:
+        axis = (
+            1
+            if class_axis in (1, 1 - len(pred))
+            else -1
+            if class_axis in (-1, len(pred) - 1)
+            else 0
+        )
+        if axis == 0:
+            raise UsageError(
+                f"--class-axis must be 1 (channels first) or -1 (channels last), not {class_axis}"
+            )
+        if label is not None and not (first if axis == 1 else last):
+            raise InputError(
+                f"{name}: with --class-axis {class_axis}, predictions of shape {pred} need "
+                f"labels of shape {pred[:1] + pred[2:] if axis == 1 else pred[:-1]}, not {label}"
+            )
+    elif first and last:
+        raise UsageError(
+            f"{name}: predictions {pred} and labels {label} fit both a class axis first and "
+            "last; pass --class-axis 1 (as torch) or --class-axis -1 (as keras)"
+        )
+    elif first:
+        axis = 1
+    elif last or label is None:
+        axis = -1
+    else:
+        raise InputError(
+            f"{name}: labels of shape {label} do not fit predictions of shape {pred}: expected "
+            f"{pred[:-1]} (classes last) or {pred[:1] + pred[2:]} (classes first)"
+        )
+    spatial = pred[1:-1] if axis == -1 else pred[2:]
+    return ArrayShape(axis, math.prod(spatial))
+
 
 class MemoryRows:
     """An array already in memory."""
@@ -75,6 +178,10 @@ class MemoryRows:
     def blocks(self, rows: int) -> Iterator[np.ndarray[Any, Any]]:
         for start in range(0, len(self.array), rows):
             yield self.array[start : start + rows]
+
+    def reshaped(self, shape: tuple[int, ...]) -> MemoryRows:
+        """The same values as an array of ``shape`` (C order)."""
+        return MemoryRows(np.ascontiguousarray(self.array).reshape(shape))
 
 
 class NpyRows:
@@ -131,6 +238,17 @@ class NpyRows:
                     )
                 yield data.reshape((count, *self._shape[1:]))
 
+    def reshaped(self, shape: tuple[int, ...]) -> NpyRows:
+        """The same values read as an array of ``shape`` (C order: no data moves)."""
+        if self._mapped is not None and self._mapped.ndim > 1:
+            raise InputError(
+                f"{self.name}: the array is stored in Fortran order; save it with "
+                "np.ascontiguousarray(...) so that it can be read block by block"
+            )
+        view = copy.copy(self)
+        view._shape = shape
+        return view
+
 
 class NpzMember:
     """One array of an ``.npz`` archive, decompressed as a stream, block by block."""
@@ -173,6 +291,12 @@ class NpzMember:
                     )
                 yield np.frombuffer(data, dtype=self._dtype).reshape((count, *self._shape[1:]))
 
+    def reshaped(self, shape: tuple[int, ...]) -> NpzMember:
+        """The same values read as an array of ``shape`` (C order: no data moves)."""
+        view = copy.copy(self)
+        view._shape = shape
+        return view
+
 
 def _npy_header(name: str, stream: Any) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """Shape, Fortran order and dtype from the header of a ``.npy`` stream."""
@@ -203,6 +327,8 @@ class ArrayData:
 
     ``prediction_names`` names the prediction columns (one per column of a 2-D
     array, ``p`` for a 1-D one); ``label_names`` the label column(s).
+    ``group_size``, for arrays of any rank, counts the rows (positions) of one
+    item along their first axis: items are the default groups.
     """
 
     predictions: Rows | None
@@ -211,11 +337,14 @@ class ArrayData:
     prediction_names: tuple[str, ...]
     label_names: tuple[str, ...]
     n_rows: int
+    group_size: int | None = None
 
     def row_blocks(
         self, rows: int
     ) -> Iterator[tuple[np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None]]:
         """Blocks of (predictions, labels) rows, in step (either may be None)."""
+        if self.group_size:
+            rows = max(1, rows // self.group_size) * self.group_size  # whole items
         preds = self.predictions.blocks(rows) if self.predictions is not None else None
         labels = self.labels.blocks(rows) if self.labels is not None else None
         try:
@@ -235,37 +364,52 @@ class ArrayData:
 
 
 def open_numpy(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
-    """A :class:`Source` over a ``.npy`` or ``.npz`` file."""
+    """A :class:`Source` over a ``.npy`` or ``.npz`` file.
+
+    ``request.partner_shape`` is the shape of the array in the other file of a
+    two-file layout (the labels of these predictions, or the predictions of
+    these labels): arrays of any rank pair by their shapes.
+    """
+    pred, label = numpy_arrays(name, path, fmt, request.role)
+    shape = None
+    if pred is not None:
+        other = label.shape if label is not None else request.partner_shape
+        shape = array_shape(name, pred.shape, other, request.class_axis)
+    elif label is not None and request.partner_shape is not None:
+        shape = array_shape(name, request.partner_shape, label.shape, request.class_axis)
+    return array_source(name, fmt, pred=pred, label=label, classes=request.classes, shape=shape)
+
+
+def numpy_arrays(name: str, path: str, fmt: str, role: str) -> tuple[Rows | None, Rows | None]:
+    """The (predictions, labels) arrays a ``.npy`` or ``.npz`` file holds for ``role``."""
     label: Rows | None = None
     pred: Rows | None = None
     if fmt == "npy":
         array = NpyRows(name, path)
-        if request.role == "labels":
-            label = array
-        else:
-            pred = array
-    else:
-        arrays = _npz_members(name, path)
-        label = next((arrays[k] for k in NPZ_LABEL_NAMES if k in arrays), None)
-        pred = next((arrays[k] for k in NPZ_PRED_NAMES if k in arrays), None)
-        if label is None and pred is None and set(arrays) <= set(NPZ_UNNAMED) and arrays:
-            pred = arrays.get(NPZ_UNNAMED[0])
-            label = arrays.get(NPZ_UNNAMED[1])
-            if request.role == "labels" and label is None:
-                label, pred = pred, None
-        if request.role == "labels" and label is None and len(arrays) == 1:
-            label = next(iter(arrays.values()))
-        if request.role == "predictions" and pred is None:
-            raise InputError(
-                f"{name}: no predictions array; name it one of {', '.join(NPZ_PRED_NAMES)} "
-                f"(found: {', '.join(arrays) or 'none'})"
-            )
-        if request.role == "labels" and label is None:
-            raise InputError(
-                f"{name}: no labels array; name it one of {', '.join(NPZ_LABEL_NAMES)} "
-                f"(found: {', '.join(arrays) or 'none'})"
-            )
-    return array_source(name, fmt, pred=pred, label=label, classes=request.classes)
+        if role == "labels":
+            return None, array
+        return array, None
+    arrays = _npz_members(name, path)
+    label = next((arrays[k] for k in NPZ_LABEL_NAMES if k in arrays), None)
+    pred = next((arrays[k] for k in NPZ_PRED_NAMES if k in arrays), None)
+    if label is None and pred is None and set(arrays) <= set(NPZ_UNNAMED) and arrays:
+        pred = arrays.get(NPZ_UNNAMED[0])
+        label = arrays.get(NPZ_UNNAMED[1])
+        if role == "labels" and label is None:
+            label, pred = pred, None
+    if role == "labels" and label is None and len(arrays) == 1:
+        label = next(iter(arrays.values()))
+    if role == "predictions" and pred is None:
+        raise InputError(
+            f"{name}: no predictions array; name it one of {', '.join(NPZ_PRED_NAMES)} "
+            f"(found: {', '.join(arrays) or 'none'})"
+        )
+    if role == "labels" and label is None:
+        raise InputError(
+            f"{name}: no labels array; name it one of {', '.join(NPZ_LABEL_NAMES)} "
+            f"(found: {', '.join(arrays) or 'none'})"
+        )
+    return pred, label
 
 
 def _npz_members(name: str, path: str) -> dict[str, Rows]:
@@ -288,14 +432,22 @@ def array_source(
     label: Rows | np.ndarray[Any, Any] | None,
     classes: Sequence[str] | None = None,
     weights: np.ndarray[Any, Any] | None = None,
+    shape: ArrayShape | None = None,
 ) -> Source:
-    """A :class:`Source` over arrays (in memory or in files), read in row blocks."""
+    """A :class:`Source` over arrays (in memory or in files), read in row blocks.
+
+    With ``shape`` (arrays of any rank), every position is a row: predictions
+    become the (positions, K) matrix, labels the vector of positions.
+    """
     pred_rows = MemoryRows(pred) if isinstance(pred, np.ndarray) else pred
     label_rows = MemoryRows(label) if isinstance(label, np.ndarray) else label
+    if shape is not None:
+        pred_rows, label_rows = _positions(pred_rows, label_rows, shape)
     arrays = {
         role: a for role, a in (("predictions", pred_rows), ("labels", label_rows)) if a is not None
     }
     for role, array in arrays.items():
+        dims = array.shape
         if array.dtype.hasobject:
             raise InputError(f"{name}: {role} hold Python objects; use numbers or strings")
         if array.dtype.kind not in "biufUS":
@@ -303,9 +455,8 @@ def array_source(
                 f"{name}: {role} have dtype {array.dtype}, which xent cannot score; "
                 "use numbers (or strings for labels)"
             )
-        shape = array.shape
-        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] == 0):
-            raise InputError(f"{name}: {role} array has shape {shape}; expected (N,) or (N, K)")
+        if len(dims) not in (1, 2) or (len(dims) == 2 and dims[1] == 0):
+            raise InputError(f"{name}: {role} array has shape {dims}; expected (N,) or (N, K)")
     if len({a.shape[0] for a in arrays.values()}) > 1:
         assert pred_rows is not None
         assert label_rows is not None
@@ -346,6 +497,7 @@ def array_source(
         prediction_names=prediction_columns,
         label_names=label_columns or ((ARRAY_LABEL_COLUMN,) if label_rows is not None else ()),
         n_rows=n_rows,
+        group_size=shape.positions if shape is not None else None,
     )
 
     def open_batches(
@@ -380,6 +532,29 @@ def array_source(
         prediction_columns=prediction_columns,
         arrays=data,
     )
+
+
+def _positions(
+    pred: Rows | None, label: Rows | None, shape: ArrayShape
+) -> tuple[Rows | None, Rows | None]:
+    """Arrays of any rank as the rows of their positions (see :class:`ArrayShape`)."""
+    if pred is not None:
+        if shape.class_axis == 1:
+            pred = ChannelsFirst(pred)
+        elif shape.class_axis == -1:
+            pred = pred.reshaped((math.prod(pred.shape[:-1]), pred.shape[-1]))
+        else:
+            pred = pred.reshaped((math.prod(pred.shape),))
+    if label is not None:
+        label = label.reshaped((math.prod(label.shape),))
+    return pred, label
+
+
+def numpy_shape(name: str, path: str, fmt: str, role: str) -> tuple[int, ...] | None:
+    """The shape of the array a NumPy file holds for ``role`` (read from its header)."""
+    pred, label = numpy_arrays(name, path, fmt, role)
+    array = pred if role == "predictions" else label
+    return array.shape if array is not None else None
 
 
 def _as_numbers(

@@ -56,7 +56,7 @@ class CsvSampleWriter:
         columns = [
             pa.array(samples.index, type=pa.int64()),
             samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
-            *(text_values(g) for g in samples.groups),
+            *(text_values(g) for g in samples.groups[: len(self.by)]),
             pa.array(np.asarray(samples.labels, dtype=object), type=pa.string()),
             pa.array(samples.loss, type=pa.float64()),
         ]

@@ -13,6 +13,7 @@ from xent.render.text import (
     metric_rows,
     number,
     percent,
+    reference,
     uniform_label,
 )
 from xent.report import GateResult, Report
@@ -80,11 +81,16 @@ def _summary(report: Report) -> str:
     rows += [
         ["**loss**", f"**{number(report.aggregate.loss)}**{unit}"],
         ["perplexity", number(report.aggregate.perplexity)],
+        *(
+            [["bits per byte", number(report.aggregate.bits_per_byte)]]
+            if report.aggregate.bits_per_byte is not None
+            else []
+        ),
         [
             uniform_label(report.task).replace("uniform", "uniform reference"),
-            number(report.reference.uniform) + unit,
+            reference(report.reference.uniform, unit),
         ],
-        ["prior reference (label entropy)", number(report.reference.prior) + unit],
+        ["prior reference (label entropy)", reference(report.reference.prior, unit)],
         ["D² (1 − loss / prior)", number(report.reference.d2)],
     ]
     rows += [[name, value] for name, value in metric_rows(report.metrics, report.unit)]

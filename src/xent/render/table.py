@@ -29,6 +29,7 @@ from xent.render.text import (
     number,
     percent,
     printable,
+    reference,
     uniform_label,
 )
 from xent.report import GateResult, Report
@@ -197,19 +198,21 @@ def _aggregate(report: Report, width: int) -> RenderableType:
         ("weight", number(agg.weight)),
         ("perplexity", number(agg.perplexity)),
     ]
+    if agg.bits_per_byte is not None:
+        left.append(("bits per byte", number(agg.bits_per_byte)))
     right = [
-        (uniform_label(report.task), number(ref.uniform) + unit),
-        ("prior (label entropy)", number(ref.prior) + unit),
+        (uniform_label(report.task), reference(ref.uniform, unit)),
+        ("prior (label entropy)", reference(ref.prior, unit)),
         ("D² (1 − loss / prior)", number(ref.d2)),
-        ("", ""),
     ]
+    right += [("", "")] * (len(left) - len(right))
     side_by_side = [pair for both in zip(left, right, strict=True) for pair in both]
     if _per_row(side_by_side, width, most=2) == 2:
         return _pairs(side_by_side, 2, heading=["Aggregate", "", "Reference", ""])
     return Group(
         _pairs(left, 1, heading=["Aggregate", ""]),
         Text(),
-        _pairs(right[:-1], 1, heading=["Reference", ""]),
+        _pairs([r for r in right if r[0]], 1, heading=["Reference", ""]),
     )
 
 
@@ -222,6 +225,8 @@ def _context(report: Report) -> RenderableType | None:
 
 def _per_class(report: Report, width: int, most: int) -> RenderableType:
     classes, more = shown_classes(report, most)
+    if not classes:
+        return Text("Per class: no labels, so no classes (the values were of the true class)")
     rows = [[c.name, count(c.n), number(c.loss), percent(c.share)] for c in classes]
     header = ["class", "n", f"loss ({report.unit})", "share"]
     columns = [list(column) for column in zip(header, *rows, strict=True)]

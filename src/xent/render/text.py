@@ -127,6 +127,13 @@ def metric_rows(metrics: dict[str, Any] | None, unit: str) -> list[tuple[str, st
     return rows
 
 
+def reference(value: float, unit: str) -> str:
+    """A reference figure with its unit, or ``n/a`` when it is not known (NaN)."""
+    if math.isnan(value):
+        return "n/a"
+    return number(value) + unit
+
+
 def index_note(report: Any) -> str:
     """What the report says about a saved row index it recognised in the predictions."""
     used = ", shown as the id" if report.id_column == report.index_column else ""
