@@ -317,7 +317,12 @@ def test_stdin_tsv(run_xent: Callable[..., Result]) -> None:
     assert err == ""
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0] == ["index", "id", "label", "loss"]
-    assert [r[:3] for r in rows[1:]] == [["0", "", "1"], ["1", "", "0"], ["2", "", "1"], ["3", "", "0"]]
+    assert [r[:3] for r in rows[1:]] == [
+        ["0", "", "1"],
+        ["1", "", "0"],
+        ["2", "", "1"],
+        ["3", "", "0"],
+    ]
     assert [float(r[3]) for r in rows[1:]] == pytest.approx(BINARY_LOSSES, rel=1e-12)
 
 
@@ -512,7 +517,8 @@ def test_no_ansi_on_a_terminal_with_no_color(tmp_path: Path) -> None:
         (["--bogus"], r"No such option: --bogus"),
         (
             ["--inputs", "banana"],
-            r"^--inputs must be one of auto, probs, logits, log-probs, target-probs, target-log-probs, not 'banana'$",
+            r"^--inputs must be one of auto, probs, logits, log-probs, target-probs, "
+            r"target-log-probs, not 'banana'$",
         ),
         (["--unit", "furlongs"], r"^--unit must be nats or bits, not 'furlongs'$"),
         (["--eps", "-1"], r"^--eps must be in \[0, 0\.5\), not -1(\.0)?$"),

@@ -41,8 +41,8 @@ import xent
 from xent.distributed import score_dask  # imports Dask only when called
 from xent.errors import UsageError
 from xent.metrics import METRICS
-from xent.report import Report
 from xent.options import ScoreOptions
+from xent.report import Report
 
 distributed = pytest.importorskip("distributed")
 

@@ -344,7 +344,7 @@ def test_score_arrays_in_batches_equals_one_batch(
 ) -> None:
     problem, batch_rows, inputs, weighted = args
     whole = _score(problem, inputs, weighted)
-    with mock.patch.object(xent.limits, "rows_per_chunk", lambda row_bytes: batch_rows):
+    with mock.patch.object(xent.limits, "rows_per_chunk", return_value=batch_rows):
         chunked = _score(problem, inputs, weighted)
     assert close(chunked.aggregate.loss, whole.aggregate.loss)
     assert close(chunked.aggregate.sum, whole.aggregate.sum)

@@ -451,7 +451,7 @@ def test_unknown_metric_is_a_usage_error(invoke: Invoke, iris: Path, value: str)
     assert out == ""
     assert err == (
         "xent: error: --metrics: unknown metric 'bogus'; "
-        "choose from accuracy, brier, ece, entropy, split or all\n"
+        "choose from accuracy, brier, ece, entropy, split, kl, target-entropy or all\n"
     )
 
 

@@ -23,9 +23,8 @@ from rich.console import Console
 
 from xent.render.json import render_json
 from xent.render.markdown import render_markdown
-from xent.render.table import render_table
+from xent.render.table import bar, make_console, render_table
 from xent.render.text import count, edge, number, percent
-from xent.render.table import bar, make_console
 from xent.report import (
     Aggregate,
     ClassLoss,
@@ -207,7 +206,7 @@ CONTRACT_KEYS = {
     "schema", "xent", "source", "task", "inputs", "unit", "classes", "n_samples",
     "n_ignored", "aggregate", "per_class", "gates", "passed",
 }  # fmt: skip
-ADDED_KEYS = {"reference", "top", "detected", "histogram", "warnings"}
+ADDED_KEYS = {"reference", "top", "detected", "histogram", "warnings", "convention"}
 
 
 @pytest.mark.parametrize("name", REPORTS)
@@ -342,10 +341,7 @@ def test_markdown_heading_and_gates() -> None:
 
 
 def test_json_does_not_import_rich() -> None:
-    code = (
-        "import sys, xent.render.json; "
-        "assert 'rich' not in sys.modules, 'rich imported'"
-    )
+    code = "import sys, xent.render.json; assert 'rich' not in sys.modules, 'rich imported'"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 

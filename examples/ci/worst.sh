@@ -32,9 +32,12 @@ trap 'rm -f "$csv"' EXIT
 # shellcheck disable=SC2086  # $XENT may be a command with arguments
 ${XENT:-xent} score "$@" --format csv --output "$csv" || exit $?
 
+# The loss is the last column (group columns of --by come before the label).
+loss_col=$(head -n 1 "$csv" | awk -F, '{ print NF }')
+
 # The worst samples: sort on the loss (general numeric, so "inf" sorts last), highest first.
 head -n 1 "$csv"
-tail -n +2 "$csv" | sort -t, -k4,4gr -k1,1n | head -n "$top"
+tail -n +2 "$csv" | sort -t, -k"$loss_col,$loss_col"gr -k1,1n | head -n "$top"
 
 echo
 # The mean loss per label.

@@ -63,6 +63,8 @@ class Accumulator:
         self.total_weight = 0.0
         #: Bytes of text covered (``--bytes-col``), or None without it.
         self.total_bytes: float | None = None
+        #: Weighted sum of the target entropies (``--metrics kl,target-entropy``).
+        self.total_entropy = 0.0
         self.n_samples = 0
         self.n_ignored = 0
         self.n_clipped = 0
@@ -101,6 +103,8 @@ class Accumulator:
             self.label_sums.add(codes, scored.numerator, scored.denominator)
         self.total_loss += float(scored.numerator.sum())
         self.total_weight += float(scored.denominator.sum())
+        if scored.entropy is not None:
+            self.total_entropy += float(scored.entropy.sum())
         self.loss_sum += scored.class_loss
         self.weight_sum += scored.class_weight
         self.count += scored.class_count
@@ -155,6 +159,7 @@ class Accumulator:
             raise ValueError("cannot merge accumulators with different class counts")
         self.total_loss += other.total_loss
         self.total_weight += other.total_weight
+        self.total_entropy += other.total_entropy
         if other.total_bytes is not None:
             self.total_bytes = (self.total_bytes or 0.0) + other.total_bytes
         self.loss_sum += other.loss_sum
@@ -252,8 +257,10 @@ class GroupSums:
         """The group number of every row, adding groups first seen here."""
         local, values = _local_keys(columns)
         index = self._index
-        lookup = np.empty(len(values), dtype=np.intp)
-        for i, key in enumerate(values):
+        lookup = np.zeros(len(values), dtype=np.intp)
+        used = np.bincount(local, minlength=len(values)) > 0  # a dictionary may hold more
+        for i in np.flatnonzero(used).tolist():
+            key = values[i]
             number = index.get(key)
             if number is None:
                 number = index[key] = len(self.keys)
@@ -285,6 +292,7 @@ class GroupSums:
         """Fold in the groups of ``other`` (over other rows)."""
         lookup = np.empty(len(other.keys), dtype=np.intp)
         for i, key in enumerate(other.keys):
+            key = _canonical(key)  # keys from another process hold NaN objects of their own
             number = self._index.get(key)
             if number is None:
                 number = self._index[key] = len(self.keys)
@@ -307,6 +315,16 @@ class GroupSums:
             self.weight_sum = np.concatenate([self.weight_sum, np.zeros(missing)])
             if self.bytes_sum is not None:
                 self.bytes_sum = np.concatenate([self.bytes_sum, np.zeros(missing)])
+
+
+_NAN = float("nan")
+
+
+def _canonical(key: Any) -> Any:
+    """A key with every NaN replaced by :data:`_NAN`."""
+    if isinstance(key, tuple):
+        return tuple(_NAN if v != v else v for v in key)
+    return _NAN if key != key else key
 
 
 def _local_keys(columns: Sequence[pa.Array]) -> tuple[npt.NDArray[np.intp], list[Any]]:
@@ -332,7 +350,8 @@ def _encoded(column: pa.Array) -> tuple[npt.NDArray[np.intp], list[Any]]:
 
     if not pa.types.is_dictionary(column.type):
         column = column.dictionary_encode()
-    values = text_values(column.dictionary).to_pylist()
+    # NaN is never equal to itself: every NaN key is the one NaN object, found by identity.
+    values = [_NAN if v != v else v for v in text_values(column.dictionary).to_pylist()]
     codes = numpy_view(column.indices).astype(np.intp)
     if column.null_count:
         codes = np.where(null_mask(column), len(values), codes)

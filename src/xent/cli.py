@@ -72,6 +72,22 @@ class Unit(StrEnum):
     bits = "bits"
 
 
+class Like(StrEnum):
+    """What ``--like`` accepts."""
+
+    sklearn = "sklearn"
+    torch = "torch"
+    keras = "keras"
+
+
+class Reduction(StrEnum):
+    """What ``--reduction`` accepts."""
+
+    weighted_mean = "weighted-mean"
+    mean = "mean"
+    sum = "sum"
+
+
 class OutputFormat(StrEnum):
     """What ``--format`` accepts."""
 
@@ -403,6 +419,67 @@ NUMBERS: Group = {
         ],
         None,
     ),
+    "like": (
+        Annotated[
+            Like,
+            _option(
+                "--like",
+                help="Follow the conventions of this framework, so that the loss equals the one "
+                "it prints: clipping, reductions, weights (see docs/conventions.md). "
+                "Example: --like torch",
+                panel=_NUMBERS,
+            ),
+        ],
+        Like.sklearn,
+    ),
+    "reduction": (
+        Annotated[
+            Reduction | None,
+            _option(
+                "--reduction",
+                help="weighted-mean: sum(w*loss)/sum(w); mean: sum(w*loss)/N; sum: sum(w*loss) "
+                "(default: that of --like). Example: --reduction mean",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
+    ),
+    "pos_weight": (
+        Annotated[
+            str | None,
+            _option(
+                "--pos-weight",
+                help="Binary and multilabel: multiply the positive term of the loss, as "
+                "PyTorch's pos_weight; one value or one per label. Example: --pos-weight 2.5",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
+    ),
+    "focal_gamma": (
+        Annotated[
+            float | None,
+            _option(
+                "--focal-gamma",
+                help="Focal loss: weight each sample's loss by (1 - p_true)^GAMMA. "
+                "Example: --focal-gamma 2",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
+    ),
+    "focal_alpha": (
+        Annotated[
+            float | None,
+            _option(
+                "--focal-alpha",
+                help="Focal loss: the class-balancing factor alpha (binary: alpha for "
+                "positives, 1 - alpha for negatives). Example: --focal-alpha 0.25",
+                panel=_NUMBERS,
+            ),
+        ],
+        None,
+    ),
     "unit": (
         Annotated[
             Unit,
@@ -675,7 +752,13 @@ def score(
     from xent.render import View
 
     options = ScoreOptions.from_params(
-        {**params, "per_sample": per_sample, "metrics": metrics, "bins": bins}
+        {
+            **params,
+            "per_sample": per_sample,
+            "metrics": metrics,
+            "bins": bins,
+            "need_groups": max_group_loss is not None,
+        }
     )
     if plot is not None:
         from xent.render.plot import check_plot_path
@@ -710,7 +793,7 @@ def score(
             _say(f"warning: {warning}")
         report.gates, notes = evaluate_gates(report, gates, baseline_report)
         for note in notes:
-            _say(f"gate {note.gate} not evaluated: {note.reason}")
+            _say(note.message())
         for gate in report.gates:
             if not gate.passed:
                 _say(failure_line(gate, report.unit))
@@ -1043,7 +1126,11 @@ def _usage_message(exc: Exception) -> str:
         elif choices:
             expected = "one of " + ", ".join(choices)
         else:
-            expected = {"float": "a number", "integer": "a whole number"}.get(kind, f"a {kind}")
+            expected = {
+                "float": "a number",
+                "integer": "a whole number",
+                "int": "a whole number",
+            }.get(kind, f"a {kind}")
         return f"{option} must be {expected}" + (f", not {value}" if value else "")
     context = getattr(exc, "ctx", None)
     hint = f" (see '{context.command_path} --help')" if context is not None else ""

@@ -31,7 +31,7 @@ from xent.options import ScoreOptions
 from xent.pipeline import Samples, score
 from xent.read import describe_row
 from xent.read.arrow import text_values
-from xent.report import GateResult, Report, gate_dict, json_safe
+from xent.report import GateResult, Report, gate_dict, group_name, json_safe
 
 SCHEMA = "xent.compare/1"
 #: Most groups the bootstrap resamples (see the module docstring).
@@ -309,9 +309,9 @@ def compare(
     cand_report = score(candidate, options=opts, sample_sink=cand_sink)
     if cand_report.classes != base_report.classes or cand_report.task != base_report.task:
         raise DataError(
-            f"{candidate}: its classes ({', '.join(cand_report.classes)}, {cand_report.task}) "
-            f"differ from {base}'s ({', '.join(base_report.classes)}, {base_report.task}); "
-            "both prediction sets must score the same classes"
+            f"{candidate}: scores a {cand_report.task} task with the classes "
+            f"{', '.join(cand_report.classes)}, but {base} a {base_report.task} task with "
+            f"{', '.join(base_report.classes)}; both prediction sets must score the same classes"
         )
     b, c = base_sink.arrays(), cand_sink.arrays()
     by_id = bool(opts.id_col) and b.ids is not None and c.ids is not None
@@ -416,20 +416,22 @@ def _group_gate(
     """``--max-increase`` per group: with ``--significant`` a group fails when its whole
     interval lies above the allowance, otherwise when its mean difference does."""
     failed = []
-    worst = -math.inf
+    worst, worst_threshold = -math.inf, math.nan
     for g in groups:
         value = g.ci_low if significant else g.difference
         if math.isnan(value):
             continue
-        worst = max(worst, value)
+        if value > worst:
+            worst, worst_threshold = value, allowance.threshold(g.base)
         if value > allowance.threshold(g.base):
             failed.append(g)
     name = "max-group-increase (significant)" if significant else "max-group-increase"
-    names = tuple(", ".join(f"{k}={v}" for k, v in g.key.items()) for g in failed[:NAMED_GROUPS])
+    names = tuple(group_name(g.key) for g in failed[:NAMED_GROUPS])
+    # The threshold shown is that of the worst group (a percentage is of its base loss).
     return GateResult(
         name,
         worst if worst > -math.inf else math.nan,
-        allowance.threshold(0.0) if not allowance.relative else allowance.value,
+        worst_threshold,
         passed=not failed,
         failed_groups=names,
         n_failed=len(failed),

@@ -194,7 +194,7 @@ def _table_chunks(
     columns = list(layout.prediction_columns)
     types: dict[str, pa.DataType] = {c: pa.float64() for c in columns}
     for extra in (layout.id_column, layout.weight_column, layout.bytes_column):
-        if extra and extra not in columns:
+        if extra is not None and extra not in columns:
             columns.append(extra)
     for numeric in (layout.weight_column, layout.bytes_column):
         if numeric:
@@ -203,7 +203,7 @@ def _table_chunks(
     if same_table:
         columns.extend(c for c in label_names if c not in columns)
         types.update(_label_types(source, layout))
-    if source.text_cells and layout.id_column:
+    if source.text_cells and layout.id_column is not None:
         # Ids are text: a column that starts with numbers may hold names further down.
         types[layout.id_column] = pa.string()
     for name, in_labels in layout.group_columns:
@@ -241,7 +241,11 @@ def _table_chunks(
             n_read=n,
             values=_matrix(batch, layout.prediction_columns, where),
             weights=weights,
-            ids=text_values(batch.column(layout.id_column)) if layout.id_column else None,
+            ids=(
+                text_values(batch.column(layout.id_column))
+                if layout.id_column is not None
+                else None
+            ),
             labels=(
                 plain_array(label_batch.column(layout.label_column))
                 if layout.label_column
@@ -286,7 +290,7 @@ def _sequence_chunks(
         layout.weight_column,
         layout.bytes_column,
     ):
-        if extra and extra not in columns:
+        if extra is not None and extra not in columns:
             columns.append(extra)
     for numeric in (layout.weight_column, layout.bytes_column):
         if numeric:
@@ -340,7 +344,7 @@ def _sequence_chunks(
             groups = tuple(
                 plain_array(batch.column(name)).take(take) for name, _ in layout.group_columns
             )
-        elif layout.id_column:
+        elif layout.id_column is not None:
             groups = (text_values(batch.column(layout.id_column)).take(take),)
         else:
             groups = (pa.array(owner + first_index + offset),)
@@ -350,7 +354,7 @@ def _sequence_chunks(
             values=np.array(float_column(flat.take(pa.array(keep))), dtype=np.float64),
             weights=weights,
             ids=text_values(batch.column(layout.id_column)).take(take)
-            if layout.id_column
+            if layout.id_column is not None
             else None,
             labels=labels,
             targets=None,
@@ -440,9 +444,22 @@ def _vector(batch: Any, column: str, where: Where, what: str) -> FloatArray:
         or pa.types.is_decimal(array.type)
     ):
         raise DataError(
-            f"{where(0)}, column {column!r}: {what} column holds {array.type} values, not numbers"
+            f"{where(0)}, column {column!r}: {what} column holds {_kind(array.type)}, not numbers"
         )
     return float_column(array)
+
+
+def _kind(data_type: pa.DataType) -> str:
+    """What a column holds, in words."""
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        return "text"
+    if pa.types.is_boolean(data_type):
+        return "true/false values"
+    if pa.types.is_nested(data_type):
+        return "lists or records"
+    return f"{data_type} values"
 
 
 def _matrix(batch: Any, columns: Sequence[str], where: Where) -> FloatArray:
@@ -464,7 +481,7 @@ class _LabelRows:
     def __init__(self, layout: Layout) -> None:
         self.source = layout.label_source
         names = [layout.label_column] if layout.label_column else list(layout.label_columns)
-        names += [name for name, in_labels in layout.group_columns if in_labels]
+        names += [n for n, in_labels in layout.group_columns if in_labels and n not in names]
         self.batches = self.source.batches(names, _label_types(self.source, layout))
         self.pending: list[pa.RecordBatch] = []
         self.buffered = 0
@@ -477,7 +494,7 @@ class _LabelRows:
             more = next(self.batches, None)
             if more is None:
                 hint = (
-                    "; if it has no header line, pass --labels-no-header"
+                    f"; if {self.source.name} has no header line, pass --labels-no-header"
                     if self.source.header_lines
                     else ""
                 )
@@ -523,7 +540,7 @@ class _LabelJoin:
         source = self.source = layout.label_source
         assert layout.label_id_column is not None
         names = [layout.label_column] if layout.label_column else list(layout.label_columns)
-        names += [name for name, in_labels in layout.group_columns if in_labels]
+        names += [n for n, in_labels in layout.group_columns if in_labels and n not in names]
         if layout.label_id_column not in names:
             names.append(layout.label_id_column)
         types = _label_types(source, layout)

@@ -196,7 +196,9 @@ def score_shard(
     columns = list(layout.prediction_columns)
     sink = None
     if per_sample_path:
-        id_type = source.schema.field(layout.id_column).type if layout.id_column else None
+        id_type = (
+            source.schema.field(layout.id_column).type if layout.id_column is not None else None
+        )
         if id_type is not None and pa.types.is_dictionary(id_type):
             id_type = id_type.value_type
         if id_type is not None and (
@@ -358,6 +360,7 @@ def score_dask(
         merged,
         header_lines=first.header_lines,
         inputs_detected=decided.detected,
+        convention=decided.result[0].scored.convention if decided.result[0].scored else None,
     )
 
 

@@ -41,6 +41,8 @@ class Explanation:
     loss: float
     weight: float
     notes: list[str] = field(default_factory=list)
+    #: The clip of probabilities the loss was computed with.
+    eps: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,9 +155,9 @@ def explain(
         if row is not None and row < read:
             raise UsageError(f"--row {row}: that row has an ignored label; it has no loss")
         what = f"--row {row}" if row is not None else f"--id {id!r}"
+        ids = "" if report.id_column is None else f", ids from the {report.id_column!r} column"
         raise UsageError(
-            f"{what}: no such sample in {predictions} ({read} rows, indices 0..{read - 1}"
-            f"{', ids from the ' + repr(report.id_column) + ' column' if report.id_column else ''})"
+            f"{what}: no such sample in {predictions} ({read} rows, indices 0..{read - 1}{ids})"
         )
     values = found.values
     notes = []
@@ -182,7 +184,13 @@ def explain(
         weight=found.weight,
         notes=notes,
         warnings=list(report.warnings),
+        eps=report.eps,
     )
+    if opts.like != "sklearn":
+        explanation.notes.append(
+            f"the loss follows --like {opts.like}; the steps are written in xent's own "
+            "formulas, which may clip or weight otherwise (see docs/conventions.md)"
+        )
     _write_steps(explanation, values, found.target, list(report.classes), opts, report.inputs)
     return explanation
 
@@ -214,7 +222,6 @@ def _write_steps(
     opts: ScoreOptions,
     inputs: str,
 ) -> None:
-    assert isinstance(opts.eps, float)
     a = opts.label_smoothing
     unit_note = f" = {_f(out.loss)} bits" if out.unit == "bits" else ""
     to_nats = math.log(2.0) if out.unit == "bits" else 1.0
@@ -238,8 +245,7 @@ def _write_steps(
 
 
 def _probability(value: float, opts: ScoreOptions, out: Explanation, name: str) -> float:
-    assert isinstance(opts.eps, float)
-    eps = opts.eps
+    eps = out.eps
     if eps > 0 and not (eps <= value <= 1 - eps):
         clipped = min(max(value, eps), 1 - eps)
         out.notes.append(f"{name} = {_f(value)} clipped to [eps, 1 - eps] = {_f(clipped)}")
@@ -354,9 +360,8 @@ def _multilabel_steps(
     a = opts.label_smoothing
     t = (1 - a) * target + a / 2 if a else target
     out.formula = "H = (1/K)·Σ_k -[y_k·ln(p_k) + (1 - y_k)·ln(1 - p_k)]"
-    assert isinstance(opts.eps, float)
     elements, _ = formulas.multilabel_losses(
-        target[None, :], values[None, :], inputs=inputs, eps=opts.eps, label_smoothing=a
+        target[None, :], values[None, :], inputs=inputs, eps=out.eps, label_smoothing=a
     )
     for k, name in enumerate(classes):
         if inputs == "logits":

@@ -171,6 +171,16 @@ class GateNote:
 
     gate: str
     reason: str
+    #: True when the gate was evaluated on what it could (some groups were not gated).
+    partial: bool = False
+
+    def message(self) -> str:
+        """The line printed on standard error."""
+        return (
+            f"gate {self.gate}: {self.reason}"
+            if self.partial
+            else (f"gate {self.gate} not evaluated: {self.reason}")
+        )
 
 
 def evaluate_gates(
@@ -230,7 +240,7 @@ def _group_gate(
 
     groups = report.groups
     if groups is None:
-        raise UsageError("--max-group-loss needs --by COLUMN: the groups to gate")
+        raise UsageError("--max-group-loss needs groups: name the column with --by COLUMN")
     losses = np.asarray(groups.losses, dtype=np.float64)
     gated = (np.asarray(groups.counts) >= min_size) & (np.asarray(groups.weights) > 0)
     gated &= ~np.isnan(losses)
@@ -241,6 +251,7 @@ def _group_gate(
             "max-group-loss",
             f"{n_skipped} of {len(groups)} groups have fewer than --min-group-size "
             f"{min_size} samples (or no weight) and are not gated",
+            partial=True,
         )
     failed = np.flatnonzero(gated & (losses > threshold))
     value = float(losses[gated].max()) if gated.any() else math.nan

@@ -91,6 +91,9 @@ class Layout:
     #: Without ``--by``, the name of the groups the input has of itself: the rows of
     #: list columns, the items (first axis) of arrays of any rank.
     default_group: str | None = None
+    #: The floating-point type the predictions were stored in (float16, float32 or
+    #: float64): scikit-learn clips at its machine epsilon.
+    prediction_dtype: str = "float64"
 
     @property
     def n_classes(self) -> int:
@@ -349,7 +352,22 @@ def resolve_layout(
     if task == "binary" and len(prediction_columns) == 1:
         names = ("0", "1") if r.pos_label is None else (f"not {r.pos_label}", r.pos_label)
         layout = replace(layout, classes=names)
-    return replace(layout, bytes_column=bytes_column)
+    return replace(
+        layout,
+        bytes_column=bytes_column,
+        prediction_dtype=_stored_dtype(predictions, prediction_columns),
+    )
+
+
+def _stored_dtype(source: Source, columns: Sequence[str]) -> str:
+    """The narrowest float type the prediction values were stored in (float64 for text)."""
+    if source.arrays is not None and source.arrays.predictions is not None:
+        kind = source.arrays.predictions.dtype
+        return str(kind) if str(kind) in ("float16", "float32") else "float64"
+    types = {source.schema.field(c).type for c in columns}
+    if types and all(pa.types.is_float32(t) or pa.types.is_float16(t) for t in types):
+        return "float16" if all(pa.types.is_float16(t) for t in types) else "float32"
+    return "float64"
 
 
 def is_number_list(data_type: pa.DataType) -> bool:

@@ -11,10 +11,13 @@ indexing. The formulas are written out in docs/numbers.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from xent.conventions import Convention, score_like
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -79,11 +82,36 @@ def _log1mexp(log_p: FloatArray) -> FloatArray:
 
 
 def log_sum_exp(logits: FloatArray) -> FloatArray:
-    """Row-wise log Σ_j exp(x_j), shifted by the row maximum so exp never overflows."""
+    """Row-wise log Σ_j exp(x_j), shifted by the row maximum so exp never overflows.
+
+    A large block is split between two threads (NumPy releases the GIL).
+    """
+    if logits.size >= PARALLEL_ELEMENTS and len(logits) > 1:
+        halves = np.array_split(logits, 2)
+        return np.concatenate(list(_pool().map(_log_sum_exp, halves)))
+    return _log_sum_exp(logits)
+
+
+def _log_sum_exp(logits: FloatArray) -> FloatArray:
     row_max = logits.max(axis=1)
     shifted = logits - row_max[:, None]
-    log_norm: FloatArray = row_max + np.log(np.exp(shifted).sum(axis=1))
+    np.exp(shifted, out=shifted)
+    log_norm: FloatArray = row_max + np.log(shifted.sum(axis=1))
     return log_norm
+
+
+#: Blocks of at least this many values are worked on by two threads.
+PARALLEL_ELEMENTS = 1 << 20
+_threads: list[Any] = []
+
+
+def _pool() -> Any:
+    """A pool of two threads for large blocks, made on first use."""
+    if not _threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _threads.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="xent-loss"))
+    return _threads[0]
 
 
 def binary_losses(
@@ -282,6 +310,10 @@ class LossPlan:
     label_smoothing: float = 0.0
     class_weights: FloatArray | None = None
     soft: bool = False
+    #: The framework convention (``--like``); xent's own formulas by default.
+    convention: Convention = field(default_factory=Convention)
+    #: Also compute each sample's target entropy (for ``--metrics kl,target-entropy``).
+    entropy: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,6 +339,8 @@ class ScoredChunk:
     class_count: npt.NDArray[np.int64]
     class_mass: FloatArray
     n_clipped: int
+    #: Each sample's weighted target entropy, when the plan asks for it.
+    entropy: FloatArray | None = None
 
 
 def _true_class_values(plan: LossPlan, values: FloatArray, weights: FloatArray) -> ScoredChunk:
@@ -352,6 +386,8 @@ def score_chunk(
     k, a, cw = plan.n_classes, plan.label_smoothing, plan.class_weights
     if plan.inputs in (TARGET_PROBS, TARGET_LOG_PROBS):
         return _true_class_values(plan, values, weights)
+    if not plan.convention.own or plan.entropy:
+        return score_like(plan.convention, plan, values, weights, y=y, targets=targets)
     if targets is not None:
         if plan.task == "multilabel":
             elements, n_clipped = multilabel_losses(

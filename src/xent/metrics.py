@@ -31,6 +31,9 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 METRICS = ("accuracy", "brier", "ece", "entropy", "split")
+#: Metrics of the target distribution, for soft labels and distillation:
+#: KL(q || p) and the entropy H(q), with cross-entropy = H(q) + KL(q || p).
+TARGET_METRICS = ("kl", "target-entropy")
 #: Confidence from which a prediction counts as confident in the loss split.
 CONFIDENT = 0.8
 DEFAULT_BINS = 15
@@ -45,10 +48,11 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     if "all" in names:
         return METRICS
-    unknown = [n for n in names if n not in METRICS]
+    known = METRICS + TARGET_METRICS
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
-            f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)} or all"
+            f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(known)} or all"
         )
     return tuple(dict.fromkeys(names))
 

@@ -27,8 +27,7 @@ class ScoreOptions:
     """Every option of ``xent score`` that changes what is read or computed.
 
     The names follow the command-line options (``--label-col`` is
-    ``label_col``). ``eps`` is ``"auto"`` or a number until :meth:`checked`
-    resolves it to a float.
+    ``label_col``). ``eps`` is ``"auto"`` (each convention's own clip) or a number.
     """
 
     labels: str | None = None
@@ -65,6 +64,17 @@ class ScoreOptions:
     by: tuple[str, ...] = ()
     #: NumPy predictions of any rank: the class axis (1 or -1) when the shapes do not say.
     class_axis: int | None = None
+    #: Whose conventions the numbers follow: sklearn, torch or keras (``--like``).
+    like: str = "sklearn"
+    #: weighted-mean, mean or sum; None: the default of ``like``.
+    reduction: str | None = None
+    #: Multiplies the positive term of binary losses: one value, or ``a=2,b=1`` per label.
+    pos_weight: str | None = None
+    focal_gamma: float | None = None
+    focal_alpha: float | None = None
+    #: A gate needs groups (``--max-group-loss``): refused, before any row is read,
+    #: when the input has none.
+    need_groups: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ScoreOptions:
@@ -90,24 +100,31 @@ class ScoreOptions:
         return cls(**values).checked()
 
     def checked(self) -> ScoreOptions:
-        """Validate option values; return a copy with ``eps`` a float and lists as tuples."""
+        """Validate option values; return a copy with ``eps`` ``"auto"`` or a float and
+        lists as tuples."""
         if self.inputs not in INPUTS:
             raise UsageError(f"--inputs must be one of {', '.join(INPUTS)}, not {self.inputs!r}")
         if self.unit not in UNITS:
             raise UsageError(f"--unit must be nats or bits, not {self.unit!r}")
-        eps = self.eps
+        eps: float | str = self.eps
         if isinstance(eps, str):
             if eps.strip().lower() == "auto":
-                from xent.loss import AUTO_EPS
-
-                eps = AUTO_EPS
+                eps = "auto"
             else:
                 try:
                     eps = float(eps)
                 except ValueError:
                     raise UsageError(f"--eps must be 'auto' or a number, not {eps!r}") from None
-        if not (0.0 <= eps < 0.5):
+        if isinstance(eps, float | int) and not (0.0 <= eps < 0.5):
             raise UsageError(f"--eps must be in [0, 0.5), not {eps}")
+        from xent.conventions import LIKES, REDUCTIONS
+
+        if self.like not in LIKES:
+            raise UsageError(f"--like must be one of {', '.join(LIKES)}, not {self.like!r}")
+        if self.reduction is not None and self.reduction not in REDUCTIONS:
+            raise UsageError(
+                f"--reduction must be one of {', '.join(REDUCTIONS)}, not {self.reduction!r}"
+            )
         if not (0.0 <= self.label_smoothing < 1.0):
             raise UsageError(f"--label-smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.top < 0:
@@ -129,7 +146,7 @@ class ScoreOptions:
             pred_cols = tuple(pred_cols)
         return replace(
             self,
-            eps=float(eps),
+            eps=eps if isinstance(eps, str) else float(eps),
             ignore_label=tuple(ignore),
             by=tuple(by),
             classes=classes,
@@ -139,9 +156,18 @@ class ScoreOptions:
 
     @property
     def clip_eps(self) -> float:
-        """``eps`` as a float (the options must be :meth:`checked`)."""
-        assert isinstance(self.eps, float)
-        return self.eps
+        """``eps`` as a float: ``auto`` is float64's machine epsilon (each convention
+        may set its own; see :mod:`xent.conventions`)."""
+        if isinstance(self.eps, str):
+            from xent.loss import AUTO_EPS
+
+            return AUTO_EPS
+        return float(self.eps)
+
+    @property
+    def eps_auto(self) -> bool:
+        """True when ``--eps`` is ``auto``."""
+        return isinstance(self.eps, str)
 
     def layout_request(self) -> LayoutRequest:
         """The options that decide the layout."""

@@ -11,6 +11,7 @@ of the stages is in docs/architecture.md.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from xent import validation
 from xent.accumulate import Accumulator, GroupSums, histogram_edges_nats
+from xent.conventions import Convention
 from xent.decode import Chunk, chunks
 from xent.errors import DataError, InputError, UsageError
 from xent.inputs import CLASS_COLUMNS, TRUE_CLASS, Evidence, decide
@@ -122,6 +124,7 @@ class Pass:
     accumulator: Accumulator
     classes: list[str]
     evidence: Evidence
+    convention: Convention
 
 
 def score(
@@ -157,7 +160,14 @@ def open_sources(predictions: str, opts: ScoreOptions) -> tuple[Source, Source |
     pred_format = detect_format(predictions, opts.input_format)
     label_format = detect_format(opts.labels, opts.labels_format) if opts.labels else None
     pred_partner = label_partner = None
-    if pred_format in ("npy", "npz") and label_format in ("npy", "npz") and opts.labels:
+    numpy = ("npy", "npz")
+    if (
+        opts.labels is not None
+        and label_format in numpy
+        and pred_format in numpy
+        and os.path.isfile(opts.labels)
+        and os.path.isfile(predictions)
+    ):
         from xent.read.numpy import numpy_shape
 
         pred_partner = numpy_shape(opts.labels, opts.labels, label_format, "labels")
@@ -237,6 +247,8 @@ def score_source(
 ) -> Report:
     """Score already-opened sources (see :func:`score`); ``opts`` must be checked."""
     layout = layout_of(pred_source, label_source, opts)
+    if opts.need_groups and not layout.group_names:
+        raise UsageError("--max-group-loss needs groups: name the column with --by COLUMN")
     collector = CollectSamples() if opts.per_sample else None
     sinks: list[SampleSink] = [s for s in (sample_sink, collector) if s is not None]
     sink = Tee(sinks) if sinks else None
@@ -258,6 +270,7 @@ def score_source(
         decided.result.accumulator,
         header_lines=pred_source.header_lines,
         inputs_detected=decided.detected,
+        convention=decided.result.convention,
     )
     if collector is not None:
         report.per_sample = collector.samples
@@ -313,7 +326,7 @@ def run_pass(
             f"{names_of}: holds text that is not UTF-8 "
             f"(byte {exc.object[exc.start : exc.start + 1]!r}); save the file as UTF-8"
         ) from None
-    return Pass(scorer.accumulator, scorer.classes(), scorer.evidence)
+    return Pass(scorer.accumulator, scorer.classes(), scorer.evidence, scorer.convention)
 
 
 class _ChunkScorer:
@@ -323,11 +336,18 @@ class _ChunkScorer:
     def __init__(
         self, layout: Layout, opts: ScoreOptions, inputs: str, sink: SampleSink | None
     ) -> None:
-        if opts.metrics and (layout.label_columns or layout.target):
+        from xent.conventions import convention_for, parse_pos_weight
+        from xent.metrics import TARGET_METRICS
+
+        predicted = [m for m in opts.metrics if m not in TARGET_METRICS]
+        if predicted and (layout.label_columns or layout.target):
             raise UsageError(
-                "--metrics needs each sample's predicted distribution and one true class "
-                "(binary or multiclass columns), not --label-cols or true-class values"
+                f"--metrics {predicted[0]} needs each sample's predicted distribution and one "
+                "true class (binary or multiclass columns), not --label-cols or true-class values"
             )
+        entropy = any(m in TARGET_METRICS for m in opts.metrics)
+        if entropy and layout.target:
+            raise UsageError("--metrics kl,target-entropy need the predicted distribution")
         if layout.target and (opts.label_smoothing or opts.class_weights or opts.renormalize):
             raise UsageError(
                 "true-class values give no other class: --label-smoothing, --class-weights "
@@ -347,18 +367,33 @@ class _ChunkScorer:
             acc.groups = GroupSums(layout.group_names)
         if layout.target and layout.label_column:
             acc.label_sums = GroupSums([layout.label_column])
-        if (opts.metrics or opts.calibration) and not (layout.label_columns or layout.target):
+        if (predicted or opts.calibration) and not (layout.label_columns or layout.target):
             from xent.metrics import MetricsAccumulator
 
             acc.metrics = MetricsAccumulator(layout.n_classes, opts.bins)
+        convention = convention_for(
+            like=opts.like,
+            reduction=opts.reduction,
+            eps=None if opts.eps_auto else opts.clip_eps,
+            dtype=layout.prediction_dtype,
+            task=layout.task,
+            soft=layout.soft,
+            inputs=inputs,
+            pos_weight=parse_pos_weight(opts.pos_weight, layout.classes),
+            focal_gamma=opts.focal_gamma,
+            focal_alpha=opts.focal_alpha,
+        )
+        self.convention = convention
         self.plan = LossPlan(
             task=layout.task,
             n_classes=layout.n_classes,
             inputs=inputs,
-            eps=opts.clip_eps,
+            eps=convention.eps,
             label_smoothing=opts.label_smoothing,
             class_weights=_class_weight_vector(layout, opts.class_weights),
             soft=layout.soft,
+            convention=convention,
+            entropy=entropy,
         )
         self.evidence = Evidence(layout.prediction_columns)
         self.watching = opts.inputs == "auto"
@@ -384,6 +419,7 @@ class _ChunkScorer:
             chunk.where,
             renormalize=self.opts.renormalize,
             auto=self.watching,
+            row_sums=not self.convention.normalize_rows,
         )
         acc.n_renormalized += renormalized
         if self.watching:

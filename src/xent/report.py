@@ -9,12 +9,13 @@ A :class:`Report` is what :func:`xent.score` returns and what every renderer
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from xent.accumulate import Accumulator
+    from xent.conventions import Convention
     from xent.layout import Layout
     from xent.options import ScoreOptions
 
@@ -226,7 +227,7 @@ class GroupTable(Sequence[GroupLoss]):
         """Group ``i`` as people read it: ``lang=en`` or ``lang=en, source=web``."""
         key = self._keys[i]
         values = key if len(self.names) > 1 else (key,)
-        return ", ".join(f"{n}={v}" for n, v in zip(self.names, values, strict=True))
+        return group_name(dict(zip(self.names, values, strict=True)))
 
 
 @dataclass
@@ -268,6 +269,10 @@ class Report:
     by: list[str] = field(default_factory=list)
     groups: GroupTable | None = None
     group_summary: GroupSummary | None = None
+    #: The convention the numbers follow: ``like`` and ``reduction``.
+    convention: dict[str, str] = field(
+        default_factory=lambda: {"like": "sklearn", "reduction": "weighted-mean"}
+    )
 
     @property
     def passed(self) -> bool:
@@ -290,6 +295,7 @@ class Report:
             "classes": list(self.classes),
             "n_samples": self.n_samples,
             "n_ignored": self.n_ignored,
+            "convention": dict(self.convention),
             "aggregate": {
                 "loss": self.aggregate.loss,
                 "sum": self.aggregate.sum,
@@ -343,6 +349,16 @@ class Report:
         out["passed"] = self.passed
         safe: dict[str, Any] = json_safe(out)
         return safe
+
+
+def key_text(value: Any) -> str:
+    """A group key value as people read it (a null key is ``(null)``)."""
+    return "(null)" if value is None else str(value)
+
+
+def group_name(key: dict[str, Any]) -> str:
+    """A group as people read it: ``lang=en`` or ``lang=en, source=web``."""
+    return ", ".join(f"{name}={key_text(value)}" for name, value in key.items())
 
 
 def gate_dict(gate: GateResult) -> dict[str, Any]:
@@ -402,9 +418,27 @@ def build_report(
     *,
     header_lines: int | None = None,
     inputs_detected: bool = False,
+    convention: Convention | None = None,
 ) -> Report:
-    """The report of a (merged) accumulator over the input named ``predictions``."""
+    """The report of a (merged) accumulator over the input named ``predictions``.
+
+    The convention's reduction divides every summed loss: by the summed weight
+    (weighted-mean), by the number of samples, or elements of a multilabel
+    sample (mean), or not at all (sum).
+    """
     import numpy as np
+
+    from xent.conventions import Convention
+
+    convention = convention or Convention()
+    elements = layout.n_classes if layout.task == "multilabel" else 1
+
+    def reduce(total: Any, weight: Any, count: Any) -> Any:
+        if convention.reduction == "sum":
+            return total
+        if convention.reduction == "mean":
+            return total / count
+        return total / weight
 
     from xent import __version__
     from xent.accumulate import HISTOGRAM_EDGES, binary_entropy_nats, entropy_nats
@@ -427,12 +461,15 @@ def build_report(
     else:
         total_sum = float(acc.loss_sum.sum())
         total_weight = float(acc.weight_sum.sum())
-    if total_weight <= 0.0:
+    if total_weight <= 0.0 and convention.reduction == "weighted-mean":
         raise DataError(
             f"{predictions}: the weights of the scored rows add up to 0; nothing to average"
         )
     scale = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
-    mean_nats = total_sum / total_weight
+    total_count = acc.n_samples * elements
+    loss_nats = reduce(total_sum, total_weight, total_count)
+    # Perplexity and the reference points are of a mean loss (of a sum's weighted mean).
+    mean_nats = loss_nats if convention.reduction != "sum" else total_sum / total_weight
     labels_seen = acc.label_sums
     if layout.target and labels_seen is not None:
         loss_sum, weight_sum, count = (
@@ -443,7 +480,7 @@ def build_report(
     else:
         loss_sum, weight_sum, count = acc.loss_sum, acc.weight_sum, acc.count
     with np.errstate(divide="ignore", invalid="ignore"):
-        class_loss = loss_sum / weight_sum
+        class_loss = reduce(loss_sum, weight_sum, count)
         share = loss_sum / total_sum if total_sum else np.zeros_like(loss_sum)
     per_class = [
         ClassLoss(
@@ -475,8 +512,15 @@ def build_report(
         uniform = math.log(layout.n_classes)
     d2 = 1.0 - mean_nats / prior if prior > 0 else math.nan
     metrics = acc.metrics
-    assert isinstance(opts.eps, float)
-    groups, summary = _groups(acc, scale, total_sum)
+    groups, summary = _groups(acc, scale, total_sum, reduce, elements)
+    metric_values = (
+        metrics.result(opts.metrics, scale) if metrics is not None and opts.metrics else None
+    )
+    if any(m in ("kl", "target-entropy") for m in opts.metrics):
+        entropy = reduce(acc.total_entropy, total_weight, total_count) * scale
+        metric_values = dict(metric_values or {})
+        metric_values["target_entropy"] = entropy
+        metric_values["kl"] = loss_nats * scale - entropy
     return Report(
         predictions=predictions,
         labels=labels,
@@ -487,7 +531,7 @@ def build_report(
         n_samples=acc.n_samples,
         n_ignored=acc.n_ignored,
         aggregate=Aggregate(
-            loss=mean_nats * scale,
+            loss=loss_nats * scale,
             sum=total_sum * scale,
             weight=total_weight,
             perplexity=_exp_or_inf(mean_nats),
@@ -507,20 +551,25 @@ def build_report(
         prediction_columns=list(layout.prediction_columns),
         inputs_detected=inputs_detected,
         n_renormalized=acc.n_renormalized,
-        eps=opts.eps if inputs == "probs" else 0.0,
-        metrics=(metrics.result(opts.metrics, scale) if metrics and opts.metrics else None),
+        eps=convention.eps if inputs == "probs" else 0.0,
+        metrics=metric_values,
         calibration=(metrics.result(("ece",), scale)["calibration"] if metrics else None),
         header_lines=header_lines,
         warnings=list(layout.warnings),
         version=__version__,
-        by=[name for name, _ in layout.group_columns],
+        by=list(layout.group_names),
         groups=groups,
         group_summary=summary,
+        convention={"like": convention.like, "reduction": convention.reduction},
     )
 
 
 def _groups(
-    acc: Accumulator, scale: float, total_sum: float
+    acc: Accumulator,
+    scale: float,
+    total_sum: float,
+    reduce: Callable[[Any, Any, Any], Any],
+    elements: int,
 ) -> tuple[GroupTable | None, GroupSummary | None]:
     """The groups of an accumulator, highest loss first, and their summary."""
     import numpy as np
@@ -529,7 +578,7 @@ def _groups(
     if sums is None:
         return None, None
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss_nats = sums.loss_sum / sums.weight_sum
+        loss_nats = reduce(sums.loss_sum, sums.weight_sum, sums.count * elements)
         share = sums.loss_sum / total_sum if total_sum else np.zeros_like(sums.loss_sum)
     # Highest loss first; a group with no weight (NaN) last; ties in order of appearance.
     order = np.lexsort(

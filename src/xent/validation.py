@@ -186,32 +186,45 @@ def checked_values(
     *,
     renormalize: bool = False,
     auto: bool = False,
+    row_sums: bool = True,
 ) -> tuple[FloatArray, int]:
     """A chunk's prediction values, validated as ``inputs`` (and renormalized on request).
 
     Returns the values and how many rows were renormalized. Under ``auto``,
     values scored as probabilities raise :class:`~xent.inputs.NotProbabilities`
-    when one lies outside [0, 1] or a row does not sum to 1.
+    when one lies outside [0, 1] or a row does not sum to 1. ``row_sums`` false
+    leaves rows that do not sum to 1 to the convention (Keras divides them).
     """
     columns = layout.prediction_columns
-    check_finite(values, columns, where, "the prediction")
-    rows = values.ndim == 2 and layout.task != "multilabel"
+    # One pass for the smallest and one for the largest value settle most checks:
+    # both within the limits means every value is finite and within them.
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    within = low >= -LARGEST_VALUE and high <= LARGEST_VALUE
+    if not within:
+        check_finite(values, columns, where, "the prediction")
+    rows = values.ndim == 2 and layout.task != "multilabel" and row_sums
     if inputs == "target-log-probs":
-        if auto and values.size and values.max() > 0.0:
+        if auto and high > 0.0:
             raise NotProbabilities
-        check_log_probabilities(values, columns, where)
-        check_magnitude(values, columns, where, "log-probability")
+        if high > 0.0:
+            check_log_probabilities(values, columns, where)
+        if not within:
+            check_magnitude(values, columns, where, "log-probability")
         return values, 0
+    probabilities = within and low >= 0.0 and high <= 1.0
     if inputs == "target-probs":
-        check_probabilities(values, columns, where)
+        if not probabilities:
+            check_probabilities(values, columns, where)
         return values, 0
     if inputs == "logits":
-        check_magnitude(values, columns, where, "logit")
+        if not within:
+            check_magnitude(values, columns, where, "logit")
         return values, 0
     if inputs == "probs":
-        if auto and outside_unit_interval(values):
+        if auto and not probabilities:
             raise NotProbabilities
-        check_probabilities(values, columns, where)
+        if not probabilities:
+            check_probabilities(values, columns, where)
         if not rows:
             return values, 0
         if renormalize:

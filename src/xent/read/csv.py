@@ -65,7 +65,7 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
 
     delimiter = "\t" if fmt == "tsv" else ","
     compressed = is_gzip(path)
-    header = _read_header(name, path, compressed, delimiter, request.header)
+    header = _read_header(name, path, compressed, delimiter, request.header, request.role)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     block = max(limits.BLOCK_BYTES, 4 * header.longest_line)
     # Types are inferred from the first block of rows; the header alone may be larger.
@@ -122,8 +122,18 @@ def _lines_end_in_newline(path: str) -> bool:
     return not (b"\n" not in sample and b"\r" in sample)
 
 
+def _decimal(text: str) -> bool:
+    """True for a number written with a fraction or an exponent (``0.9``, ``1e-3``):
+    data, not a column name (whole numbers such as ``0`` are pandas' column names)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return any(ch in text for ch in ".eE") and text.strip().lower() not in ("inf", "nan")
+
+
 def _read_header(
-    name: str, path: str, compressed: bool, delimiter: str, has_header: bool
+    name: str, path: str, compressed: bool, delimiter: str, has_header: bool, role: str
 ) -> _Header:
     """The column names, from the header line (or numbered, without one)."""
     opener = gzip.open if compressed else open
@@ -142,6 +152,13 @@ def _read_header(
         width = len(records[0])
         return _Header([str(i) for i in range(width)], 0, longest, short=False)
     names = records[0]
+    if names and all(_decimal(n) for n in names):
+        option = "--labels-no-header" if role == "labels" else "--no-header"
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise InputError(
+            f"{name}: the first line holds numbers ({shown}), not column names; if the file "
+            f"has no header line, pass {option}"
+        )
     short = len(records) > 1 and len(records[1]) == len(names) + 1
     if short:
         names = ["", *names]

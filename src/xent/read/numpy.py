@@ -343,8 +343,9 @@ class ArrayData:
         self, rows: int
     ) -> Iterator[tuple[np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None]]:
         """Blocks of (predictions, labels) rows, in step (either may be None)."""
-        if self.group_size:
-            rows = max(1, rows // self.group_size) * self.group_size  # whole items
+        if isinstance(self.predictions, ChannelsFirst):
+            # Classes-first arrays are read an item (image) at a time.
+            rows = max(1, rows // self.predictions.positions) * self.predictions.positions
         preds = self.predictions.blocks(rows) if self.predictions is not None else None
         labels = self.labels.blocks(rows) if self.labels is not None else None
         try:

@@ -41,7 +41,9 @@ class CsvSampleWriter:
     def __init__(self, stream: IO[str], *, by: tuple[str, ...] = ()) -> None:
         self.stream = stream
         self.by = by
-        self.header = [*HEADER[:2], *by, *HEADER[2:]]
+        # A group column named like one of the four is written as group:NAME.
+        groups = [f"group:{name}" if name in HEADER else name for name in by]
+        self.header = [*HEADER[:2], *groups, *HEADER[2:]]
         self._options = pacsv.WriteOptions(include_header=False, quoting_style="none")
 
     def start(self) -> None:

@@ -16,7 +16,7 @@ from xent.render.text import (
     reference,
     uniform_label,
 )
-from xent.report import GateResult, Report
+from xent.report import GateResult, Report, key_text
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
@@ -107,7 +107,7 @@ def _per_group(report: Report, most: int) -> list[str]:
     names = list(report.groups.names)
     rows = [
         [
-            *(markdown_escape(v) for v in g.key.values()),
+            *(markdown_escape(key_text(v)) for v in g.key.values()),
             count(g.n),
             number(g.loss),
             percent(g.share),
@@ -211,7 +211,7 @@ def render_comparison(result: Comparison, view: View | None = None) -> str:
                 ["l"] * len(result.by) + ["r", "r", "r", "r", "r", "l"],
                 [
                     [
-                        *(markdown_escape(v) for v in g.key.values()),
+                        *(markdown_escape(key_text(v)) for v in g.key.values()),
                         count(g.n),
                         number(g.base),
                         number(g.candidate),

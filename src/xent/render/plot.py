@@ -29,7 +29,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from xent.errors import InputError, UsageError
+from xent.errors import EnvironmentFault, UsageError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,13 +59,14 @@ def check_plot_path(path: str) -> None:
 
     Raises :class:`~xent.errors.UsageError` for a suffix other than ``.png`` or
     ``.svg`` and when matplotlib is not installed, and
-    :class:`~xent.errors.InputError` when the directory does not exist.
+    :class:`~xent.errors.EnvironmentFault` when the directory does not exist (an
+    output that cannot be written, as for ``--output``).
     """
     _format_of(path)
     _import_matplotlib()
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise InputError(f"--plot: {path}: the directory does not exist; create it first")
+        raise EnvironmentFault(f"--plot: {path}: the directory does not exist; create it first")
     if os.path.isdir(path):
         raise UsageError(f"--plot: {path} is a directory; give a file name ending in .png or .svg")
 

@@ -32,7 +32,7 @@ from xent.render.text import (
     reference,
     uniform_label,
 )
-from xent.report import GateResult, Report
+from xent.report import GateResult, Report, key_text
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
@@ -171,7 +171,7 @@ def _header(report: Report, width: int) -> RenderableType:
         ("inputs", inputs),
         ("unit", report.unit),
         ("N", count(report.n_samples)),
-        ("K", count(len(report.classes))),
+        ("K", count(len(report.classes)) if report.classes else "—"),
         ("clipped", count(report.aggregate.n_clipped)),
         ("ignored", count(report.n_ignored)),
     ]
@@ -203,7 +203,10 @@ def _aggregate(report: Report, width: int) -> RenderableType:
     right = [
         (uniform_label(report.task), reference(ref.uniform, unit)),
         ("prior (label entropy)", reference(ref.prior, unit)),
-        ("D² (1 − loss / prior)", number(ref.d2)),
+        (
+            "D² (1 − loss / prior)",
+            reference(ref.d2, "") if report.inputs.startswith("target-") else number(ref.d2),
+        ),
     ]
     right += [("", "")] * (len(left) - len(right))
     side_by_side = [pair for both in zip(left, right, strict=True) for pair in both]
@@ -274,7 +277,12 @@ def _per_group(report: Report, width: int, most: int) -> RenderableType:
     groups, more = shown_groups(report, most)
     names = list(report.groups.names)
     rows = [
-        [*(printable(v) for v in g.key.values()), count(g.n), number(g.loss), percent(g.share)]
+        [
+            *(printable(key_text(v)) for v in g.key.values()),
+            count(g.n),
+            number(g.loss),
+            percent(g.share),
+        ]
         for g in groups
     ]
     header = [*names, "n", f"loss ({report.unit})", "share"]
@@ -432,7 +440,7 @@ def _group_differences(result: Comparison, most: int) -> list[RenderableType]:
         table.add_column(name, justify="right" if name else "left", no_wrap=True)
     for g in result.groups[:n]:
         table.add_row(
-            *(data(v) for v in g.key.values()),
+            *(data(key_text(v)) for v in g.key.values()),
             count(g.n),
             number(g.base),
             number(g.candidate),
