@@ -799,6 +799,7 @@ def score(
                 _say(failure_line(gate, report.unit))
 
     view = View(top_classes, params["top_groups"])
+    _not_an_input(params["output"], predictions, options.labels, baseline)
     report = _write_result(run, check, fmt, params["output"], view, options.by)
     if plot is not None:
         from xent.render.plot import write_plot
@@ -846,6 +847,9 @@ def explain(
     from xent.explain import explain as explain_row
     from xent.options import ScoreOptions
     from xent.output import AtomicOutput
+    from xent.read import use_lean_memory_pool
+
+    use_lean_memory_pool()
 
     options = ScoreOptions.from_params({**params, "top": 0})
     result = explain_row(predictions, row=row, id=sample_id, options=options)
@@ -952,6 +956,7 @@ def compare(
     from xent.render import View
 
     view = View(top_groups=params["top_groups"])
+    _not_an_input(params["output"], base, candidate, options.labels)
     result = _write_result(run, check, str(params["output_format"]), params["output"], view)
     if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
@@ -981,6 +986,21 @@ def _write_result(
         check(result)
         _render_into(out, result, fmt, output, view)
     return result
+
+
+def _not_an_input(output: str | None, *inputs: str | None) -> None:
+    """Refuse an ``--output`` that is one of the run's own inputs (it would be replaced)."""
+    if output is None or output == "-" or not os.path.exists(output):
+        return
+    for path in inputs:
+        if path is None or path == "-" or not os.path.exists(path):
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(output, path):
+                raise UsageError(
+                    f"--output {output} is one of the inputs ({path}); writing the result there "
+                    "would replace it: give another file name"
+                )
 
 
 def _render_into(out: Any, result: Any, fmt: str, output: str | None, view: Any = None) -> None:
@@ -1150,6 +1170,20 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _internal(exc: BaseException) -> NoReturn:
+    """A bug: one line asking for a report (the traceback only with ``--debug``)."""
+    if _State.debug:
+        import traceback
+
+        traceback.print_exc()
+    _fail(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in xent {__version__}: "
+        "please report it to the xent issue tracker with the command you ran "
+        "(rerun with --debug for the traceback)",
+        ExitCode.INTERNAL,
+    )
+
+
 def _os_message(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on the device ({exc.filename or 'a temporary file'}); free space"
@@ -1162,6 +1196,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     _State.debug = "--debug" in args
     code: int = ExitCode.OK
+    for stream in (sys.stdout, sys.stderr):
+        # Messages and tables never fail on a narrow locale encoding (data goes out as UTF-8).
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         with _signals_as_exceptions():
             result = app(args=args, prog_name="xent", standalone_mode=False)
@@ -1193,20 +1231,15 @@ def main(argv: list[str] | None = None) -> None:
             "ran out of memory; free memory, or lower XENT_CHUNK_BYTES (see docs/safety.md)",
             ExitCode.ENVIRONMENT,
         )
+    except RuntimeError as exc:
+        if "thread" not in str(exc):
+            _internal(exc)
+        _fail(f"cannot start a thread ({exc}): raise the memory limit", ExitCode.ENVIRONMENT)
     except OSError as exc:
         # Not an input (those are InputError): the output or the environment failed.
         _fail(_os_message(exc), ExitCode.ENVIRONMENT)
     except Exception as exc:
-        if _State.debug:
-            import traceback
-
-            traceback.print_exc()
-        _fail(
-            f"internal error ({type(exc).__name__}: {exc}); this is a bug in xent {__version__}: "
-            "please report it to the xent issue tracker with the command you ran "
-            "(rerun with --debug for the traceback)",
-            ExitCode.INTERNAL,
-        )
+        _internal(exc)
     finally:
         spool = sys.modules.get("xent.read.stdin")  # loaded only when - was read
         if spool is not None:

@@ -89,12 +89,10 @@ def load_baseline(path: str) -> dict[str, Any]:
     loss = aggregate.get("loss") if isinstance(aggregate, dict) else None
     if isinstance(loss, bool) or not isinstance(loss, int | float | str):
         raise InputError(f"{path}: the baseline has no aggregate.loss number; {fix}")
-    try:
-        value = float(loss)
-    except ValueError:
-        raise InputError(
-            f"{path}: the baseline's aggregate.loss {loss!r} is not a number"
-        ) from None
+    # xent writes a finite loss as a number, "inf" and "nan" as strings: no other string.
+    if isinstance(loss, str) and loss not in ("inf", "-inf", "nan"):
+        raise InputError(f"{path}: the baseline's aggregate.loss {loss!r} is not a number; {fix}")
+    value = float(loss)
     if not math.isfinite(value) or value < 0:
         raise InputError(
             f"{path}: the baseline's loss is {loss!r}; a gate against it would pass for any "

@@ -35,6 +35,30 @@ BLOCK_BYTES = _bytes("XENT_BLOCK_BYTES", 4 << 20)
 SCHEMA_BYTES = _bytes("XENT_SCHEMA_BYTES", 256 << 10)
 #: Most threads parsing CSV segments at once.
 PARSE_THREADS = 4
+#: Threads of xent's own (decoding ahead, parsing, large loss blocks); 1 runs every
+#: stage in the calling thread. The command line sets 1 under a tight address-space
+#: limit (``ulimit -v``), where every thread's stack counts.
+THREADS = os.cpu_count() or 1
+#: Below this address-space limit the command line uses one thread and the system
+#: allocator.
+TIGHT_ADDRESS_SPACE = 8 << 30
+
+
+def address_space_is_tight() -> bool:
+    """True when the process runs under an address-space limit below
+    :data:`TIGHT_ADDRESS_SPACE` (``ulimit -v``)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return False
+    return soft != resource.RLIM_INFINITY and soft < TIGHT_ADDRESS_SPACE
+
+
+#: Longest line of a CSV, TSV or JSON Lines file: a longer one is refused (a device
+#: or a binary file read as text has none). XENT_LINE_BYTES.
+LINE_BYTES = _bytes("XENT_LINE_BYTES", 64 << 20)
 #: Largest baseline report read by ``--baseline``. XENT_BASELINE_BYTES.
 BASELINE_BYTES = _bytes("XENT_BASELINE_BYTES", 64 << 20)
 #: Deepest nesting of arrays and objects accepted in a JSON Lines record.

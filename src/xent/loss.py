@@ -86,7 +86,9 @@ def log_sum_exp(logits: FloatArray) -> FloatArray:
 
     A large block is split between two threads (NumPy releases the GIL).
     """
-    if logits.size >= PARALLEL_ELEMENTS and len(logits) > 1:
+    from xent import limits
+
+    if logits.size >= PARALLEL_ELEMENTS and len(logits) > 1 and limits.THREADS > 1:
         halves = np.array_split(logits, 2)
         return np.concatenate(list(_pool().map(_log_sum_exp, halves)))
     return _log_sum_exp(logits)

@@ -53,16 +53,15 @@ class AtomicOutput:
         """The regular file to replace (None: copy instead) and where the temporary file goes."""
         if self.path is None:
             return None, None
-        real = os.path.realpath(self.path)
         try:
-            mode = os.stat(real).st_mode
+            mode = os.stat(self.path).st_mode  # through symlinks, such as /dev/stdout
         except FileNotFoundError:
-            directory = os.path.dirname(real)
+            directory = os.path.dirname(os.path.realpath(self.path))
             if not os.path.isdir(directory):
                 raise EnvironmentFault(
                     f"{self.path}: the output directory does not exist; create it first"
                 ) from None
-            return real, directory
+            return os.path.realpath(self.path), directory
         except OSError as exc:
             raise EnvironmentFault(
                 f"{self.path}: cannot write the output: {exc.strerror}"
@@ -72,6 +71,7 @@ class AtomicOutput:
                 f"{self.path}: is a directory; give --output a file name inside it"
             )
         if stat.S_ISREG(mode):
+            real = os.path.realpath(self.path)
             if not os.access(real, os.W_OK):
                 raise EnvironmentFault(f"{self.path}: cannot write the output: permission denied")
             return real, os.path.dirname(real)
@@ -104,12 +104,18 @@ class AtomicOutput:
                 out = sys.stdout
                 if out is None:
                     raise EnvironmentFault("standard output is closed; pass --output FILE")
-                if _is_terminal(out):
-                    # Text from the inputs never reaches a terminal raw, whatever the format.
-                    out.write(printable_lines(self.stream.read()))
-                else:
-                    shutil.copyfileobj(self.stream, out, 1 << 20)
+                terminal = _is_terminal(out)
+                binary = getattr(out, "buffer", None)
                 out.flush()
+                while text := self.stream.read(1 << 20):
+                    if terminal:
+                        # Text from the inputs never reaches a terminal raw, whatever the format.
+                        text = printable_lines(text)
+                    if binary is not None:  # UTF-8, whatever the locale's encoding
+                        binary.write(text.encode("utf-8"))
+                    else:
+                        out.write(text)
+                (binary or out).flush()
             else:
                 with open(self.path, "w", encoding="utf-8", newline="") as target:
                     shutil.copyfileobj(self.stream, target, 1 << 20)

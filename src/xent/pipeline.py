@@ -24,13 +24,13 @@ from xent import validation
 from xent.accumulate import Accumulator, GroupSums, histogram_edges_nats
 from xent.conventions import Convention
 from xent.decode import Chunk, chunks
-from xent.errors import DataError, InputError, UsageError
+from xent.errors import DataError, InputError, UsageError, XentError
 from xent.inputs import CLASS_COLUMNS, TRUE_CLASS, Evidence, decide
 from xent.labels import LabelEncoder, label_text
 from xent.layout import Layout, resolve_layout
 from xent.loss import LossPlan, score_chunk
 from xent.options import ScoreOptions
-from xent.read import ReadRequest, Source, detect_format, open_source
+from xent.read import ReadRequest, Source, detect_format, first_line, open_source
 from xent.read.arrow import text_values
 from xent.read.numpy import array_source
 from xent.report import Report, SampleLoss, build_report
@@ -320,6 +320,12 @@ def run_pass(
             # (an index or a counter scored as a class) is the likelier cause.
             scorer.evidence.check(source.name, inputs)
         raise
+    except pa.ArrowException as exc:
+        # A reader's error that no reader named: the input is damaged.
+        if isinstance(exc, XentError):
+            raise
+        names_of = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
+        raise InputError(f"{names_of}: cannot be read: {first_line(exc)}") from None
     except UnicodeDecodeError as exc:
         names_of = " or ".join(dict.fromkeys([source.name, layout.label_source.name]))
         raise InputError(
@@ -495,6 +501,11 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     import queue
     import threading
 
+    from xent import limits
+
+    if limits.THREADS < 2:
+        yield from items
+        return
     box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -12,6 +12,7 @@ function returning a :class:`Source` and list it in :data:`_SUFFIXES` and
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,10 +175,24 @@ def open_source(
         path_to_read = spooled_stdin()
     else:
         path_to_read = path
-        if not os.path.exists(path):
-            raise InputError(f"{path}: no such file or directory")
-        if os.path.isdir(path) and fmt != "parquet":
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file or directory") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+        if stat.S_ISDIR(mode) and fmt != "parquet":
             raise InputError(f"{path}: is a directory; only Parquet datasets can be directories")
+        if stat.S_ISFIFO(mode):
+            # A named pipe can be read once: it is copied like standard input.
+            from xent.read.stdin import spooled_stdin
+
+            path_to_read = spooled_stdin(path)
+        elif not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise InputError(
+                f"{path}: is a device, not a file; save the data to a file, or pipe it to "
+                "standard input (-)"
+            )
     try:
         return _reader(fmt)(path, path_to_read, fmt, request)
     except pa.ArrowException as exc:
@@ -221,11 +236,22 @@ def use_lean_memory_pool() -> None:
 
     Arrow's default pool (mimalloc) keeps freed chunk buffers; jemalloc returns
     them, which measured 20-25 MB less peak memory on a 1e6 x 10 CSV at the
-    same speed. The command line calls this; the library leaves the choice to
-    its caller.
+    same speed. Under a tight address-space limit (``ulimit -v``) the system
+    allocator is used instead, with one thread everywhere: jemalloc's background
+    threads and every thread's stack count against the limit. The command line
+    calls this; the library leaves the choice to its caller.
     """
     import contextlib
 
+    from xent import limits
+
+    if limits.address_space_is_tight():
+        limits.THREADS = 1
+        with contextlib.suppress(NotImplementedError, pa.ArrowException):
+            pa.set_memory_pool(pa.system_memory_pool())
+            pa.set_cpu_count(1)
+            pa.set_io_thread_count(1)
+        return
     with contextlib.suppress(NotImplementedError, pa.ArrowException):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 import re
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -34,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from xent import limits
-from xent.errors import DataError, InputError
+from xent.errors import DataError, InputError, XentError
 from xent.read import ReadRequest, Source, describe_row, first_line, is_gzip
 from xent.read.arrow import check_unique_names
 
@@ -93,7 +92,9 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
                 yield from _stream(
                     path, compressed, 0, _read_options(header, block), parse, convert
                 )
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:
+            if isinstance(exc, XentError):
+                raise
             raise _csv_error(name, fmt, exc, schema.names) from exc
 
     index = (schema.names[0],) if schema.names and schema.names[0] in INDEX_NAMES else ()
@@ -122,6 +123,14 @@ def _lines_end_in_newline(path: str) -> bool:
     return not (b"\n" not in sample and b"\r" in sample)
 
 
+def long_line(name: str) -> InputError:
+    """The error for a line longer than :data:`xent.limits.LINE_BYTES`."""
+    return InputError(
+        f"{name}: a line is longer than {limits.LINE_BYTES >> 20} MiB, so this is not a table "
+        "of predictions (or its lines do not end); XENT_LINE_BYTES raises the limit"
+    )
+
+
 def _decimal(text: str) -> bool:
     """True for a number written with a fraction or an exponent (``0.9``, ``1e-3``):
     data, not a column name (whole numbers such as ``0`` are pandas' column names)."""
@@ -141,10 +150,13 @@ def _read_header(
         sample = handle.read(limits.SCHEMA_BYTES)
         while sample.count(b"\n") < 3 and (more := handle.read(limits.SCHEMA_BYTES)):
             sample += more
+            if len(sample) > limits.LINE_BYTES and b"\n" not in sample:
+                raise long_line(name)
     text = sample.decode("utf-8", errors="replace").lstrip("\ufeff")
     lines = text.splitlines(keepends=True)
     complete = lines[:-1] if len(lines) > 1 and not text.endswith(("\n", "\r")) else lines
     longest = max((len(line.encode("utf-8")) for line in lines), default=0)
+    csv.field_size_limit(max(limits.LINE_BYTES, 1 << 17))
     records = list(csv.reader(io.StringIO("".join(complete[:3]), newline=""), delimiter=delimiter))
     if not records:
         raise InputError(f"{name}: the file is empty; it needs a header line and data rows")
@@ -197,7 +209,7 @@ class _Rest:
     first_row: int
 
 
-def _segments(path: str, header_lines: int) -> Iterator[_Segment | _Rest]:
+def _segments(name: str, path: str, header_lines: int) -> Iterator[_Segment | _Rest]:
     """The data lines of a file in segments cut at line ends, then (at the first
     quote character) the rest of the file.
 
@@ -219,6 +231,8 @@ def _segments(path: str, header_lines: int) -> Iterator[_Segment | _Rest]:
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
+                if len(data) > limits.LINE_BYTES:
+                    raise long_line(name)
                 carry = data
                 continue
             carry = data[cut + 1 :]
@@ -255,12 +269,27 @@ def _parallel(
         except pa.ArrowInvalid as exc:
             raise _locate_error(name, fmt, exc, segment, header.names, parse) from exc
 
-    threads = max(1, min(os.cpu_count() or 1, limits.PARSE_THREADS))
+    threads = max(1, min(limits.THREADS, limits.PARSE_THREADS))
+    if threads == 1:
+        for piece in _segments(name, path, header.lines):
+            if isinstance(piece, _Rest):
+                read = pacsv.ReadOptions(column_names=header.names, block_size=block)
+                try:
+                    yield from _stream(path, False, piece.offset, read, parse, convert)
+                except pa.ArrowInvalid as exc:
+                    raise _csv_error(name, fmt, exc, header.names, piece.first_row) from exc
+                return
+            try:
+                table = parse_segment(piece)
+            except pa.ArrowInvalid as exc:
+                raise _locate_error(name, fmt, exc, piece, header.names, parse) from exc
+            yield from table.to_batches()
+        return
     pending: deque[tuple[Any, _Segment]] = deque()
     rest: _Rest | None = None
     with ThreadPoolExecutor(max_workers=threads) as pool:
         try:
-            for piece in _segments(path, header.lines):
+            for piece in _segments(name, path, header.lines):
                 if isinstance(piece, _Rest):
                     rest = piece
                     break

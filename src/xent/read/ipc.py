@@ -37,8 +37,8 @@ def open_ipc(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
         columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         rows = limits.rows_per_chunk(8 * max(1, len(columns)))
-        reader = open_reader()
         try:
+            reader = open_reader()
             if isinstance(reader, pa.ipc.RecordBatchFileReader):
                 batches: Iterator[pa.RecordBatch] = (
                     reader.get_batch(i) for i in range(reader.num_record_batches)
@@ -50,7 +50,8 @@ def open_ipc(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
                 selected.validate(full=True)
                 for start in range(0, selected.num_rows, rows):
                     yield cast_batch(selected.slice(start, rows), types)
-        except pa.ArrowException as exc:
+        except (pa.ArrowException, OSError) as exc:
+            # pyarrow reports a damaged IPC message as a plain OSError, too.
             raise InputError(f"{name}: cannot read as arrow: {first_line(exc)}") from exc
 
     return Source(name, "arrow", schema, open_batches, index_columns=pandas_index_columns(schema))

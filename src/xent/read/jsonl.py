@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -22,7 +23,8 @@ import pyarrow as pa
 from xent import limits
 from xent.errors import InputError
 from xent.read import ReadRequest, Source, first_line, is_gzip
-from xent.read.arrow import cast_batch
+from xent.read.arrow import cast_batch, check_unique_names
+from xent.read.csv import long_line
 
 #: Bytes looked at at once by the nesting check.
 _SCAN_BYTES = 1 << 20
@@ -52,6 +54,7 @@ def open_jsonl(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     first = open_reader()
     schema = first.schema
     first.close()
+    check_unique_names(name, schema.names)  # also fails on names that are not UTF-8
 
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
@@ -70,13 +73,28 @@ def open_jsonl(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except pa.ArrowException as exc:
-                    raise InputError(f"{name}: cannot read as jsonl: {first_line(exc)}") from exc
+                except (pa.ArrowException, OSError) as exc:
+                    raise _json_error(name, exc) from exc
                 yield cast_batch(batch.select(list(columns)), types)
         finally:
             reader.close()
 
     return Source(name, "jsonl", schema, open_batches, header_lines=0)
+
+
+_CHANGED = re.compile(r"Column\(/(.+?)\) changed from (\w+) to (\w+)")
+
+
+def _json_error(name: str, exc: BaseException) -> InputError:
+    """A pyarrow JSON error in xent's words."""
+    changed = _CHANGED.search(str(exc))
+    if changed:
+        column, before, after = changed.groups()
+        return InputError(
+            f"{name}: column {column!r} holds {before} values and later {after} values; write "
+            f'every value of a column the same way (ids as text: "{column}": "17")'
+        )
+    return InputError(f"{name}: cannot read as jsonl: {first_line(exc)}")
 
 
 def _number_like(data_type: pa.DataType) -> bool:
@@ -103,6 +121,8 @@ def check_depth(name: str, path: str, compressed: bool) -> None:
             data = carry + block
             cut = data.rfind(b"\n") + 1 if block else len(data)
             whole, carry = data[:cut], data[cut:]
+            if len(carry) > limits.LINE_BYTES:
+                raise long_line(name)
             if whole:
                 _check_block(name, whole, line)
                 line += whole.count(b"\n")

@@ -1,4 +1,4 @@
-"""Standard input, copied once to a temporary file so that it can be read twice.
+"""Standard input (and named pipes), copied once to a temporary file to be read twice.
 
 Scoring may need a second pass (``--inputs auto`` finding logits late, or the
 label file of a two-file layout), and readers need a seekable file. The copy
@@ -19,33 +19,40 @@ import tempfile
 
 from xent.errors import EnvironmentFault, InputError
 
-_copy: str | None = None
+#: The copies made so far: what was read (``-`` or a named pipe) -> the copy's path.
+_copies: dict[str, str] = {}
 
 
-def spooled_stdin() -> str:
-    """The path of the copy of standard input (made on the first call)."""
-    global _copy
-    if _copy is not None:
-        return _copy
-    if sys.stdin is None:
+def spooled_stdin(pipe: str = "-") -> str:
+    """The path of the copy of standard input, or of the named pipe ``pipe`` (made on
+    the first call for each)."""
+    if pipe in _copies:
+        return _copies[pipe]
+    if pipe == "-" and sys.stdin is None:
         raise InputError("-: standard input is closed; pass a file instead of -")
     handle, name = tempfile.mkstemp(prefix="xent-stdin-")
-    atexit.register(discard)
-    _copy = name
+    if not _copies:
+        atexit.register(discard)
+    _copies[pipe] = name
+    what = "standard input" if pipe == "-" else pipe
     try:
         with os.fdopen(handle, "wb") as out:
-            source = sys.stdin.buffer
-            while block := source.read(1 << 20):
-                out.write(block)
+            source = sys.stdin.buffer if pipe == "-" else open(pipe, "rb")  # noqa: SIM115
+            try:
+                while block := source.read(1 << 20):
+                    out.write(block)
+            finally:
+                if pipe != "-":
+                    source.close()
     except OSError as exc:
         discard()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise EnvironmentFault(
-                f"-: standard input does not fit in the temporary directory "
+                f"{pipe}: {what} does not fit in the temporary directory "
                 f"{tempfile.gettempdir()} (no space left); free space there, point TMPDIR "
                 "elsewhere, or pass a file"
             ) from None
-        raise EnvironmentFault(f"-: cannot copy standard input: {exc.strerror}") from None
+        raise EnvironmentFault(f"{pipe}: cannot copy {what}: {exc.strerror}") from None
     except BaseException:
         discard()
         raise
@@ -53,9 +60,8 @@ def spooled_stdin() -> str:
 
 
 def discard() -> None:
-    """Remove the copy of standard input, if there is one."""
-    global _copy
-    if _copy is not None:
+    """Remove every copy made (of standard input and of named pipes)."""
+    for name in list(_copies.values()):
         with contextlib.suppress(OSError):
-            os.remove(_copy)
-        _copy = None
+            os.remove(name)
+    _copies.clear()

@@ -8,7 +8,8 @@ shift. ``xent compare --format csv`` writes one row per paired sample.
 
 from __future__ import annotations
 
-import csv
+import re
+from collections.abc import Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +28,7 @@ HEADER = ("index", "id", "label", "loss")
 
 #: A text cell needs CSV quoting when it holds one of these.
 _NEEDS_QUOTES = r'[",\r\n]|^\s|\s$'
+_QUOTE = re.compile(_NEEDS_QUOTES)
 
 
 class CsvSampleWriter:
@@ -50,7 +52,7 @@ class CsvSampleWriter:
         """Write the header (again, after truncating, if scoring restarts)."""
         self.stream.seek(0)
         self.stream.truncate()
-        csv.writer(self.stream, lineterminator="\n").writerow(self.header)
+        write_rows(self.stream, [self.header])
 
     def write(self, samples: Samples) -> None:
         """Append one chunk of samples."""
@@ -65,8 +67,7 @@ class CsvSampleWriter:
         table = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
         if any(_needs_quotes(column) for column in table.columns[1:-1]):
             rows = zip(*(column.to_pylist() for column in table.columns), strict=True)
-            writer = csv.writer(self.stream, lineterminator="\n")
-            writer.writerows([*row[:-1], _format_loss(row[-1])] for row in rows)
+            write_rows(self.stream, ([*row[:-1], _format_loss(row[-1])] for row in rows))
             return
         self.stream.flush()
         pacsv.write_csv(table, self.stream.buffer, write_options=self._options)  # type: ignore[attr-defined]
@@ -86,14 +87,32 @@ def write_comparison(
     b, c = result.samples, result.candidate_samples
     assert b is not None
     assert c is not None
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["index", "id", "label", "base", "candidate", "difference"])
     ids: list[Any] = b.ids.tolist() if b.ids is not None else [None] * len(b.index)
     diff = (c.loss - b.loss).tolist()
-    for i, (index, label, base, cand) in enumerate(
-        zip(b.index.tolist(), b.labels.tolist(), b.loss.tolist(), c.loss.tolist(), strict=True)
-    ):
-        writer.writerow([index, ids[i], label, repr(base), repr(cand), repr(diff[i])])
+    rows = (
+        [index, ids[i], label, repr(base), repr(cand), repr(diff[i])]
+        for i, (index, label, base, cand) in enumerate(
+            zip(b.index.tolist(), b.labels.tolist(), b.loss.tolist(), c.loss.tolist(), strict=True)
+        )
+    )
+    write_rows(stream, [["index", "id", "label", "base", "candidate", "difference"]])
+    write_rows(stream, rows)
+
+
+def write_rows(stream: IO[str], rows: Iterable[Sequence[Any]]) -> None:
+    """CSV rows ending in ``\n``; a cell holding a quote, a comma, a line break (``\r`` or
+    ``\n``) or leading or trailing space is quoted. (Python's ``csv`` module leaves a
+    lone ``\r`` unquoted when lines end in ``\n``, which would cut the record.)"""
+    stream.writelines(",".join(_cell(v) for v in row) + "\n" for row in rows)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    if _QUOTE.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _needs_quotes(column: pa.ChunkedArray) -> bool:

@@ -32,11 +32,9 @@ def printable(text: object) -> str:
 
 
 def printable_lines(text: str) -> str:
-    """Multi-line text with each line made :func:`printable` (line ends kept)."""
-    return "".join(
-        printable(line.rstrip("\r\n")) + line[len(line.rstrip("\r\n")) :]
-        for line in text.splitlines(keepends=True)
-    )
+    """Text with each line (ended by ``\\n``) made :func:`printable`: a carriage return or
+    other line break inside a line is shown as an escape."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*|<>\[\]])")
