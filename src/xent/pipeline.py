@@ -128,15 +128,18 @@ class Pass:
 
 
 def score(
-    predictions: str,
+    predictions: Any,
     *,
     options: ScoreOptions | None = None,
     sample_sink: SampleSink | None = None,
     progress: Callable[[int], None] | None = None,
     **option_values: Any,
 ) -> Report:
-    """Score a predictions file (or ``-`` for standard input) against its labels.
+    """Score predictions against their labels.
 
+    ``predictions`` is a file (any format), ``-`` for standard input, or a table in
+    memory: a pandas or polars DataFrame, or a pyarrow Table, read with the same
+    layout rules as a file. ``labels`` may likewise be a file or a table.
     Options are given as a :class:`~xent.options.ScoreOptions` or as keyword
     arguments of the same names, e.g. ``score("preds.csv", labels="y.csv",
     unit="bits")``. ``sample_sink`` receives per-sample losses as they are
@@ -145,9 +148,36 @@ def score(
 
     Raises :class:`~xent.errors.UsageError`, :class:`~xent.errors.InputError`
     or :class:`~xent.errors.DataError` (see :mod:`xent.errors`).
+
+    >>> import pyarrow as pa
+    >>> table = pa.table({"label": ["a", "b"], "p_a": [0.8, 0.3], "p_b": [0.2, 0.7]})
+    >>> round(score(table).aggregate.loss, 6)
+    0.289909
     """
+    from xent.read.table import is_table, table_source
+
+    labels = option_values.get("labels", options.labels if options else None)
+    label_table = labels if is_table(labels) else None
+    if label_table is not None:
+        option_values["labels"] = "<labels>"
+    elif labels is not None:
+        option_values["labels"] = _path(labels, "labels")
+    if not is_table(predictions):
+        predictions = _path(predictions, "predictions")
     opts = replace(options or ScoreOptions(), **option_values).checked()
-    pred_source, label_source = open_sources(predictions, opts)
+    if is_table(predictions) or label_table is not None:
+        pred_source = (
+            table_source("<table>", predictions)
+            if is_table(predictions)
+            else _open(predictions, opts, "predictions")
+        )
+        label_source = None
+        if label_table is not None:
+            label_source = table_source("<labels>", label_table)
+        elif opts.labels is not None:
+            label_source = _open(opts.labels, opts, "labels")
+    else:
+        pred_source, label_source = open_sources(predictions, opts)
     return score_source(pred_source, label_source, opts, sample_sink=sample_sink, progress=progress)
 
 
@@ -197,6 +227,29 @@ def open_sources(predictions: str, opts: ScoreOptions) -> tuple[Source, Source |
             ),
         )
     return pred_source, label_source
+
+
+def _path(value: Any, what: str) -> str:
+    """A file name given as text or a path; anything else is a usage error."""
+    if isinstance(value, str | os.PathLike):
+        return str(os.fspath(value))
+    raise UsageError(
+        f"{what}: cannot score a {type(value).__name__}; give a file name, a pandas or polars "
+        "DataFrame, or a pyarrow Table"
+    )
+
+
+def _open(path: str, opts: ScoreOptions, role: str) -> Source:
+    """Open one file of a layout whose other half is a table in memory."""
+    fmt = opts.input_format if role == "predictions" else opts.labels_format
+    header = not (opts.no_header if role == "predictions" else opts.labels_no_header)
+    return open_source(
+        path,
+        input_format=fmt,
+        request=ReadRequest(
+            classes=opts.classes, role=role, header=header, class_axis=opts.class_axis
+        ),
+    )
 
 
 def score_arrays(

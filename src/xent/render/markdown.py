@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any
 
 from xent.render.text import (
+    DEFAULT_CONVENTION,
+    convention_text,
     count,
     index_note,
     markdown_code,
@@ -78,6 +80,8 @@ def _summary(report: Report) -> str:
     ]
     if report.n_renormalized:
         rows.append(["renormalized rows", count(report.n_renormalized)])
+    if report.convention != DEFAULT_CONVENTION:
+        rows.append(["like", convention_text(report.convention)])
     rows += [
         ["**loss**", f"**{number(report.aggregate.loss)}**{unit}"],
         ["perplexity", number(report.aggregate.perplexity)],

@@ -22,6 +22,8 @@ from rich.table import Table
 from rich.text import Text
 
 from xent.render.text import (
+    DEFAULT_CONVENTION,
+    convention_text,
     count,
     edge,
     index_note,
@@ -177,6 +179,8 @@ def _header(report: Report, width: int) -> RenderableType:
     ]
     if report.n_renormalized:
         pairs.append(("renormalized", count(report.n_renormalized)))
+    if report.convention != DEFAULT_CONVENTION:
+        pairs.append(("like", convention_text(report.convention)))
     per_row = _per_row(pairs, width, most=3)
     files = Table.grid(padding=(0, 2))
     # Line the file names up with the first column of the facts below them.

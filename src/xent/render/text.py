@@ -132,6 +132,17 @@ def reference(value: float, unit: str) -> str:
     return number(value) + unit
 
 
+#: The convention of a report that says nothing about it.
+DEFAULT_CONVENTION = {"like": "sklearn", "reduction": "weighted-mean"}
+_REDUCTIONS = {"weighted-mean": "weighted mean", "mean": "mean over N", "sum": "sum"}
+
+
+def convention_text(convention: dict[str, str]) -> str:
+    """``torch, mean over N``: the framework convention and reduction of a report."""
+    reduction = _REDUCTIONS.get(convention["reduction"], convention["reduction"])
+    return f"{convention['like']}, {reduction}"
+
+
 def index_note(report: Any) -> str:
     """What the report says about a saved row index it recognised in the predictions."""
     used = ", shown as the id" if report.id_column == report.index_column else ""
