@@ -73,8 +73,9 @@ OUTPUT_LANGS = frozenset({"text", "output", "json", "csv", "markdown", "md"})
 
 _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w+-]*)\s*$")
 _EXIT = re.compile(r"\s#\s*exit\s+(?P<code>\d+)\s*$")
-_XENT = re.compile(r"(^|[|;&(]\s*)xent(?=\s|$)")
-_PYTHON = re.compile(r"(^|[|;&(]\s*)python(?=\s|$)")
+# A command starts a line or follows | ; & or (, maybe after VARIABLE=value assignments.
+_XENT = re.compile(r"((?:^|[|;&(]\s*)(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)xent(?=\s|$)")
+_PYTHON = re.compile(r"((?:^|[|;&(]\s*)(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)python(?=\s|$)")
 _VERSION = re.compile(r'"xent": "[^"]*"')
 _OPTION_LINE = re.compile(r"^\s{1,4}((?:-[a-zA-Z], )?--[a-z][a-z0-9-]*)")
 

@@ -409,8 +409,7 @@ def test_multilabel_groups_sum_over_elements(invoke: Invoke, tmp_path: Path) -> 
 
 def _tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "rows_per_chunk", lambda row_bytes: 7)
-    monkeypatch.setattr(limits, "SEGMENT_BYTES", 997)
-    # JSON Lines is parsed in blocks of BLOCK_BYTES whatever rows_per_chunk says.
+    # CSV and JSON Lines are parsed in blocks of BLOCK_BYTES whatever rows_per_chunk says.
     monkeypatch.setattr(limits, "BLOCK_BYTES", 997)
 
 

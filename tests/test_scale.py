@@ -40,7 +40,7 @@ def _csv_text(probs: np.ndarray, y: np.ndarray, newline: str = "\n") -> str:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xent.limits, "SEGMENT_BYTES", 997)  # about 10 rows, cut mid-line
+    monkeypatch.setattr(xent.limits, "BLOCK_BYTES", 997)  # about 10 rows, cut mid-line
     monkeypatch.setattr(xent.limits, "BLOCK_BYTES", 4096)
     monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 37)
 

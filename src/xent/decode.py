@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from xent import limits
 from xent.errors import DataError
+from xent.join import DuplicateId, IdIndex
 from xent.labels import ignored_rows
 from xent.layout import Layout
 from xent.read import Source, describe_row
@@ -531,8 +532,9 @@ class _LabelRows:
 class _LabelJoin:
     """Labels from a separate file, joined to prediction batches on an id column.
 
-    The labels file is read whole once and its ids hashed once; each
-    prediction batch then looks its ids up in that table.
+    The labels file is read whole once and its ids indexed once
+    (:class:`~xent.join.IdIndex`); each prediction batch then looks its ids up
+    there.
     """
 
     def __init__(self, layout: Layout) -> None:
@@ -541,42 +543,46 @@ class _LabelJoin:
         assert layout.label_id_column is not None
         names = [layout.label_column] if layout.label_column else list(layout.label_columns)
         names += [n for n, in_labels in layout.group_columns if in_labels and n not in names]
+        needed = list(names)
         if layout.label_id_column not in names:
             names.append(layout.label_id_column)
         types = _label_types(source, layout)
         if source.text_cells:
             types[layout.label_id_column] = pa.string()
-        self.table = source.read_all(names, types)
-        ids = _join_keys(self.table.column(layout.label_id_column))
-        self.ids = ids
-        self.position: dict[Any, int] = {}
-        for i, key in enumerate(ids):
-            first = self.position.setdefault(key, i)
-            if first != i:
-                raise DataError(
-                    f"{source.name}: {source.where(i)}: id {key!r} appears twice in the "
-                    f"labels (first at {source.where(first)}); ids must be unique"
-                )
+        table = source.read_all(names, types)
+        self.ids = table.column(layout.label_id_column)
+        # Only the columns needed are taken per batch (the ids are kept for messages).
+        self.table = table.select(needed)
+        try:
+            self.index = IdIndex(_join_keys(self.ids))
+        except DuplicateId as twice:
+            raise DataError(
+                f"{source.name}: {source.where(twice.second)}: id {self._id(twice.second)!r} "
+                f"appears twice in the labels (first at {source.where(twice.first)}); ids must "
+                "be unique"
+            ) from None
         self.seen = np.zeros(self.table.num_rows, dtype=bool)
+
+    def _id(self, row: int) -> Any:
+        """The id of label row ``row``, as read."""
+        return self.ids[row].as_py()
 
     def take(self, n: int, offset: int, where: Where, batch: Any = None) -> tuple[pa.Table, Where]:
         """The label rows matching the ids of one prediction ``batch``, and how to name them."""
         assert self.layout.id_column is not None
-        keys = _join_keys(batch.column(self.layout.id_column))
-        get = self.position.get
-        found = [get(key, -1) for key in keys]
-        positions = np.array(found, dtype=np.int64)
+        ids = batch.column(self.layout.id_column)
+        positions = self.index.positions(_join_keys(ids))
         if (positions < 0).any():
             row = int(np.argmax(positions < 0))
             raise DataError(
-                f"{where(row)}: id {keys[row]!r} has no label in {self.source.name}; "
+                f"{where(row)}: id {ids[row].as_py()!r} has no label in {self.source.name}; "
                 "every prediction needs a label row with the same id"
             )
         repeated = self.seen[positions] | _repeats(positions)
         if repeated.any():
             row = int(np.argmax(repeated))
             raise DataError(
-                f"{where(row)}: id {keys[row]!r} appears more than once in the "
+                f"{where(row)}: id {ids[row].as_py()!r} appears more than once in the "
                 "predictions; ids must be unique"
             )
         self.seen[positions] = True
@@ -592,19 +598,22 @@ class _LabelJoin:
             return
         first = int(np.argmax(~self.seen))
         raise DataError(
-            f"{self.source.name}: {self.source.where(first)}: id {self.ids[first]!r} has no "
+            f"{self.source.name}: {self.source.where(first)}: id {self._id(first)!r} has no "
             f"prediction in {predictions.name}; every label needs a prediction row with the same id"
         )
 
 
-def _join_keys(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+def _join_keys(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Ids as the keys of a join: trimmed text (a number and its text form join)."""
     import pyarrow.compute as pc
 
     values = text_values(array)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
-    return list(pc.utf8_trim_whitespace(values).to_pylist())
+    trimmed: pa.Array = pc.utf8_trim_whitespace(values)
+    return trimmed
 
 
 def _repeats(positions: IntArray) -> npt.NDArray[np.bool_]:

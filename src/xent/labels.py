@@ -288,15 +288,22 @@ class LabelEncoder:
                 f"{place}: binary label {value!r} is not 0/1 or true/false; "
                 "name the positive class with --pos-label"
             )
+        # A whole number that is no class is most often padding (-100, 255) to skip.
+        skip = (
+            f"if {value} marks samples to skip (padding), pass --ignore-label {value}"
+            if _INTEGER.match(value)
+            else ""
+        )
         if reason is Unmatched.OUT_OF_RANGE:
             raise DataError(
                 f"{place}: label {value} is out of range; integer labels index the "
                 f"{len(self._classes)} classes 0..{len(self._classes) - 1}"
+                + (f"; {skip}" if skip else "")
             )
+        check = "check the label values or the prediction column names (--pred-cols, --classes)"
         raise DataError(
-            f"{place}: label {value!r} is not one of the classes "
-            f"({_preview(self._classes)}); check the label values or the prediction "
-            "column names (--pred-cols, --classes)"
+            f"{place}: label {value!r} is not one of the classes ({_preview(self._classes)}); "
+            + (f"{skip}; otherwise {check}" if skip else check)
         )
 
 

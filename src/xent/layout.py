@@ -47,8 +47,14 @@ class LayoutRequest:
     pos_label: str | None = None
     classes: tuple[str, ...] | None = None
     by: tuple[str, ...] = ()
-    #: The values are the probability (or log-probability) of each row's true class.
-    target: bool = False
+    #: What the values are (``--inputs``): the ``target-`` inputs hold the
+    #: probability (or log-probability) of each row's true class.
+    inputs: str = "auto"
+
+    @property
+    def target(self) -> bool:
+        """True when the values are asked to be those of each row's true class."""
+        return self.inputs.startswith("target-")
 
 
 @dataclass(frozen=True)
@@ -409,6 +415,12 @@ def _target_layout(
             f"{what} needs exactly one prediction column, the value of each row's true "
             f"class; found {len(prediction_columns)} ({', '.join(prediction_columns)}): "
             "choose one with --pred-cols"
+        )
+    if sequence and r.inputs not in ("auto", "target-probs", "target-log-probs"):
+        raise UsageError(
+            f"column {prediction_columns[0]!r} holds a list per row, the value of each "
+            f"token's true class, so --inputs {r.inputs} does not apply; pass --inputs "
+            "target-log-probs or --inputs target-probs (or leave --inputs out)"
         )
     if label_columns:
         raise UsageError(f"{what} takes one label per sample, not --label-cols")

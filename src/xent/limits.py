@@ -27,14 +27,11 @@ def _bytes(variable: str, default: int) -> int:
 #: Prediction values (as float64) decoded and scored at once: rows per chunk are
 #: this divided by the width of a row. XENT_CHUNK_BYTES.
 CHUNK_BYTES = _bytes("XENT_CHUNK_BYTES", 16 << 20)
-#: Uncompressed CSV text parsed as one unit by one thread. XENT_SEGMENT_BYTES.
-SEGMENT_BYTES = _bytes("XENT_SEGMENT_BYTES", 2 << 20)
 #: Block size of pyarrow's CSV and JSON Lines parsers (grown to fit the longest line).
-BLOCK_BYTES = _bytes("XENT_BLOCK_BYTES", 4 << 20)
+#: XENT_BLOCK_BYTES.
+BLOCK_BYTES = _bytes("XENT_BLOCK_BYTES", 1 << 20)
 #: CSV text read to infer the column types (grown to hold the header and some rows).
 SCHEMA_BYTES = _bytes("XENT_SCHEMA_BYTES", 256 << 10)
-#: Most threads parsing CSV segments at once.
-PARSE_THREADS = 4
 #: Threads of xent's own (decoding ahead, parsing, large loss blocks); 1 runs every
 #: stage in the calling thread. The command line sets 1 under a tight address-space
 #: limit (``ulimit -v``), where every thread's stack counts.

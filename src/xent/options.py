@@ -182,7 +182,7 @@ class ScoreOptions:
             pos_label=self.pos_label,
             classes=self.classes,
             by=self.by,
-            target=self.inputs.startswith("target-"),
+            inputs=self.inputs,
         )
 
 

@@ -86,7 +86,13 @@ def outside_unit_interval(values: FloatArray) -> bool:
     return bool(values.size) and bool((values.min() < 0.0) or (values.max() > 1.0))
 
 
-def check_probabilities(values: FloatArray, columns: Sequence[str], where: Where) -> None:
+#: What to try when per-class values are out of range for probabilities or log-probabilities.
+LOGITS_FIX = "if the values are logits, pass --inputs logits"
+
+
+def check_probabilities(
+    values: FloatArray, columns: Sequence[str], where: Where, fix: str = LOGITS_FIX
+) -> None:
     """Every value lies in [0, 1]."""
     if not outside_unit_interval(values):
         return
@@ -96,11 +102,13 @@ def check_probabilities(values: FloatArray, columns: Sequence[str], where: Where
         value = values[row, col] if values.ndim == 2 else values[row]
         raise DataError(
             f"{where(row)}, column {columns[col]!r}: {_value(value)} is not a probability "
-            "(outside [0, 1]); if the values are logits, pass --inputs logits"
+            f"(outside [0, 1]); {fix}"
         )
 
 
-def check_log_probabilities(values: FloatArray, columns: Sequence[str], where: Where) -> None:
+def check_log_probabilities(
+    values: FloatArray, columns: Sequence[str], where: Where, fix: str = LOGITS_FIX
+) -> None:
     """Every value is <= 0 (a log-probability)."""
     bad = values > 0.0
     if bad.any():
@@ -108,8 +116,27 @@ def check_log_probabilities(values: FloatArray, columns: Sequence[str], where: W
         value = values[row, col] if values.ndim == 2 else values[row]
         raise DataError(
             f"{where(row)}, column {columns[col]!r}: {_value(value)} is not a log-probability "
-            "(greater than 0); if the values are logits, pass --inputs logits"
+            f"(greater than 0); {fix}"
         )
+
+
+def _true_class_fix(inputs: str, low: float, high: float, auto: bool) -> str:
+    """What to suggest when true-class values are out of range for ``inputs``.
+
+    The other true-class input when every value fits it (the two are easily
+    mixed up); otherwise what each value must be.
+    """
+    if auto:
+        return (
+            "the values are neither all probabilities nor all log-probabilities; each must "
+            "be the probability or the log-probability of the true class"
+        )
+    if inputs == "target-probs" and high <= 0.0:
+        return "if the values are log-probabilities, pass --inputs target-log-probs"
+    if inputs == "target-log-probs" and low >= 0.0 and high <= 1.0:
+        return "if the values are probabilities, pass --inputs target-probs"
+    what = "probability" if inputs == "target-probs" else "log-probability"
+    return f"each value must be the {what} of the true class"
 
 
 class RowSumError(DataError):
@@ -207,14 +234,16 @@ def checked_values(
         if auto and high > 0.0:
             raise NotProbabilities
         if high > 0.0:
-            check_log_probabilities(values, columns, where)
+            fix = _true_class_fix(inputs, low, high, auto)
+            check_log_probabilities(values, columns, where, fix)
         if not within:
             check_magnitude(values, columns, where, "log-probability")
         return values, 0
     probabilities = within and low >= 0.0 and high <= 1.0
     if inputs == "target-probs":
         if not probabilities:
-            check_probabilities(values, columns, where)
+            fix = _true_class_fix(inputs, low, high, auto)
+            check_probabilities(values, columns, where, fix)
         return values, 0
     if inputs == "logits":
         if not within:

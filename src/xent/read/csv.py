@@ -1,15 +1,10 @@
 """CSV and TSV (optionally gzip-compressed), parsed by pyarrow in byte ranges.
 
-An uncompressed file with ``\\n`` line ends is cut into segments of about
-:data:`xent.limits.SEGMENT_BYTES` at line ends and the segments are parsed on
-a thread pool, in order, at most two per thread in flight. A cut is only safe
-outside quoted values, and whether a line end lies inside quotes depends on
-every quote before it (a quote opens a quoted value only at the start of a
-cell): so from the first segment holding a quote character on, the rest of
-the file goes through pyarrow's own streaming reader, which tracks quotes
-exactly. Files with quotes are slower to parse, never misread, and time stays
-linear in the file size. Compressed files, files with ``\\r``-only line ends
-and standard input copies that are compressed are streamed whole.
+Files are parsed by pyarrow's streaming reader, in blocks of
+:data:`xent.limits.BLOCK_BYTES`, on its own threads; it tracks quoted values
+exactly (a quote opens a quoted value only at the start of a cell), so time stays
+linear in the file size whatever the quotes. Looking for line breaks inside
+quoted values slows the parser, so it does so only when the file holds a quote.
 
 The header decides the columns. Two conventions of other tools are
 recognised, and reported as the input's index columns (never scored): a first
@@ -25,7 +20,6 @@ import csv
 import gzip
 import io
 import re
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +59,10 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     delimiter = "\t" if fmt == "tsv" else ","
     compressed = is_gzip(path)
     header = _read_header(name, path, compressed, delimiter, request.header, request.role)
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    # A quoted value may hold a line break only if the file has a quote at all; the
+    # parser is faster when it need not look for them.
+    quotes = compressed or _has_quotes(path)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quotes)
     block = max(limits.BLOCK_BYTES, 4 * header.longest_line)
     # Types are inferred from the first block of rows; the header alone may be larger.
     first = pacsv.open_csv(
@@ -78,24 +75,19 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     finally:
         first.close()
     check_unique_names(name, schema.names)
-    splittable = not compressed and _lines_end_in_newline(path)
 
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         column_types = {c: types.get(c, schema.field(c).type) for c in columns}
         convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(columns))
+        read = _read_options(header, block)
         try:
-            if splittable:
-                yield from _parallel(name, fmt, path, header, block, parse, convert)
-            else:
-                yield from _stream(
-                    path, compressed, 0, _read_options(header, block), parse, convert
-                )
+            yield from _stream(path, compressed, read, parse, convert)
         except (pa.ArrowException, OSError) as exc:
             if isinstance(exc, XentError):
                 raise
-            raise _csv_error(name, fmt, exc, schema.names) from exc
+            raise _csv_error(name, fmt, exc, header, path, compressed, parse) from exc
 
     index = (schema.names[0],) if schema.names and schema.names[0] in INDEX_NAMES else ()
     return Source(
@@ -109,18 +101,22 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     )
 
 
+def _has_quotes(path: str) -> bool:
+    """True when the file holds a quote character (one pass of ``memchr``)."""
+    buffer = bytearray(1 << 20)  # reused: no allocation per block, and stays in cache
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
+            if buffer.find(b'"', 0, n) >= 0:
+                return True
+    return False
+
+
 def _read_options(header: _Header, block_size: int) -> Any:
     import pyarrow.csv as pacsv
 
     return pacsv.ReadOptions(
         column_names=header.names, skip_rows=header.lines, block_size=block_size
     )
-
-
-def _lines_end_in_newline(path: str) -> bool:
-    with open(path, "rb") as handle:
-        sample = handle.read(limits.SCHEMA_BYTES)
-    return not (b"\n" not in sample and b"\r" in sample)
 
 
 def long_line(name: str) -> InputError:
@@ -178,14 +174,12 @@ def _read_header(
 
 
 def _stream(
-    path: str, compressed: bool, offset: int, read: Any, parse: Any, convert: Any
+    path: str, compressed: bool, read: Any, parse: Any, convert: Any
 ) -> Iterator[pa.RecordBatch]:
-    """pyarrow's streaming CSV reader over the file from byte ``offset`` on."""
+    """One pass of pyarrow's streaming CSV reader (parsing on its own threads)."""
     import pyarrow.csv as pacsv
 
     stream = pa.input_stream(path, compression="gzip" if compressed else None)
-    if offset:
-        stream.seek(offset)
     reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
     try:
         yield from reader
@@ -193,171 +187,45 @@ def _stream(
         reader.close()
 
 
-@dataclass(frozen=True)
-class _Segment:
-    """Whole data lines of the file, the first of them data row ``first_row``."""
-
-    data: bytes
-    first_row: int
-
-
-@dataclass(frozen=True)
-class _Rest:
-    """Everything from byte ``offset`` on, beginning at data row ``first_row``."""
-
-    offset: int
-    first_row: int
-
-
-def _segments(name: str, path: str, header_lines: int) -> Iterator[_Segment | _Rest]:
-    """The data lines of a file in segments cut at line ends, then (at the first
-    quote character) the rest of the file.
-
-    Each byte is looked at a constant number of times, whatever the quotes.
-    """
-    with open(path, "rb") as handle:
-        offset = len(handle.readline()) if header_lines else 0
-        first_row = 0
-        carry = b""
-        while True:
-            block = handle.read(limits.SEGMENT_BYTES)
-            data = carry + block if carry else block
-            if b'"' in block:
-                yield _Rest(offset, first_row)
-                return
-            if not block:
-                if data.strip():
-                    yield _Segment(data, first_row)
-                return
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                if len(data) > limits.LINE_BYTES:
-                    raise long_line(name)
-                carry = data
-                continue
-            carry = data[cut + 1 :]
-            segment = data[: cut + 1]
-            yield _Segment(segment, first_row)
-            offset += len(segment)
-            first_row += segment.count(b"\n")
-
-
-def _parallel(
-    name: str, fmt: str, path: str, header: _Header, block: int, parse: Any, convert: Any
-) -> Iterator[pa.RecordBatch]:
-    """Parse segments of an uncompressed file on every core, yielding batches in order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import pyarrow.csv as pacsv
-
-    def parse_segment(segment: _Segment) -> pa.Table:
-        read = pacsv.ReadOptions(
-            column_names=header.names,
-            use_threads=False,
-            block_size=max(block, len(segment.data) + 1),
-        )
-        return pacsv.read_csv(
-            pa.BufferReader(segment.data),
-            read_options=read,
-            parse_options=parse,
-            convert_options=convert,
-        )
-
-    def result(future: Any, segment: _Segment) -> list[pa.RecordBatch]:
-        try:
-            return list(future.result().to_batches())
-        except pa.ArrowInvalid as exc:
-            raise _locate_error(name, fmt, exc, segment, header.names, parse) from exc
-
-    threads = max(1, min(limits.THREADS, limits.PARSE_THREADS))
-    if threads == 1:
-        for piece in _segments(name, path, header.lines):
-            if isinstance(piece, _Rest):
-                read = pacsv.ReadOptions(column_names=header.names, block_size=block)
-                try:
-                    yield from _stream(path, False, piece.offset, read, parse, convert)
-                except pa.ArrowInvalid as exc:
-                    raise _csv_error(name, fmt, exc, header.names, piece.first_row) from exc
-                return
-            try:
-                table = parse_segment(piece)
-            except pa.ArrowInvalid as exc:
-                raise _locate_error(name, fmt, exc, piece, header.names, parse) from exc
-            yield from table.to_batches()
-        return
-    pending: deque[tuple[Any, _Segment]] = deque()
-    rest: _Rest | None = None
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        try:
-            for piece in _segments(name, path, header.lines):
-                if isinstance(piece, _Rest):
-                    rest = piece
-                    break
-                pending.append((pool.submit(parse_segment, piece), piece))
-                if len(pending) >= 2 * threads:
-                    yield from result(*pending.popleft())
-            while pending:
-                yield from result(*pending.popleft())
-        finally:
-            for future, _ in pending:
-                future.cancel()
-    if rest is not None:
-        read = pacsv.ReadOptions(column_names=header.names, block_size=block)
-        try:
-            yield from _stream(path, False, rest.offset, read, parse, convert)
-        except pa.ArrowInvalid as exc:
-            raise _csv_error(name, fmt, exc, header.names, rest.first_row) from exc
-
-
-def _locate_error(
+def _csv_error(
     name: str,
     fmt: str,
     exc: BaseException,
-    segment: _Segment,
-    names: Sequence[str],
+    header: _Header,
+    path: str,
+    compressed: bool,
     parse: Any,
 ) -> Exception:
-    """The error of a failed segment, naming the data row (found by reading it as text)."""
-    import pyarrow.csv as pacsv
-
+    """Translate a pyarrow CSV error into xent's: a value that is not a number is invalid
+    data (exit 4) naming its row, found by reading the column again as text."""
     match = _CONVERSION.search(str(exc))
     if not match:
-        return _csv_error(name, fmt, exc, list(names))
-    column = names[int(match.group(1))]
-    value = match.group(3)
-    texts = (
-        pacsv.read_csv(
-            pa.BufferReader(segment.data),
-            read_options=pacsv.ReadOptions(
-                column_names=list(names), block_size=len(segment.data) + 1
-            ),
-            parse_options=parse,
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[column], column_types={column: pa.string()}
-            ),
-        )
-        .column(0)
-        .to_pylist()
-    )
-    row = next((i for i, text in enumerate(texts) if text == value), None)
-    where = f"{describe_row(segment.first_row + row, 1)}, " if row is not None else ""
+        return InputError(f"{name}: cannot read as {fmt}: {first_line(exc)}")
+    index, value = int(match.group(1)), match.group(3)
+    column = header.names[index] if index < len(header.names) else f"#{index}"
+    row = _find(path, compressed, header, parse, column, value)
+    where = f"{describe_row(row, header.lines)}, " if row is not None else ""
     return DataError(
         f"{name}: {where}column {column!r}: {value!r} is not a number; fix the value, or "
         "leave the column out with --pred-cols"
     )
 
 
-def _csv_error(
-    name: str, fmt: str, exc: BaseException, columns: list[str], first_row: int | None = None
-) -> Exception:
-    """Translate a pyarrow CSV error into xent's: a bad value is invalid data (exit 4)."""
-    match = _CONVERSION.search(str(exc))
-    if match:
-        index, value = int(match.group(1)), match.group(3)
-        column = columns[index] if index < len(columns) else f"#{index}"
-        return DataError(
-            f"{name}: column {column!r}: {value!r} is not a number; "
-            "fix the value or leave the column out with --pred-cols"
-        )
-    after = f" (after data row {first_row})" if first_row else ""
-    return InputError(f"{name}: cannot read as {fmt}{after}: {first_line(exc)}")
+def _find(
+    path: str, compressed: bool, header: _Header, parse: Any, column: str, value: str
+) -> int | None:
+    """The first data row whose ``column`` reads ``value`` (None if it cannot be found)."""
+    import pyarrow.csv as pacsv
+
+    convert = pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.string()})
+    read = _read_options(header, max(limits.BLOCK_BYTES, 4 * header.longest_line))
+    row = 0
+    try:
+        for batch in _stream(path, compressed, read, parse, convert):
+            texts: list[str | None] = batch.column(0).to_pylist()
+            if value in texts:
+                return row + texts.index(value)
+            row += batch.num_rows
+    except (pa.ArrowException, OSError):
+        return None
+    return None

@@ -1,8 +1,8 @@
 """Parquet: one file, or a directory of files read in sorted path order.
 
 Files are read with a buffered stream (pages, not whole column chunks) and
-pre-buffering off, in batches of :func:`xent.limits.rows_per_chunk` rows, so
-memory stays near one batch even when a file is a single row group. The
+pre-buffering off, in batches of an eighth of :func:`xent.limits.rows_per_chunk`
+rows, so memory stays near the CSV reader's even when a file is a single row group. The
 pandas metadata that ``DataFrame.to_parquet`` stores names the columns that
 hold the DataFrame's index (``__index_level_0__``, or the index's own name):
 they are the source's index columns, never scored.
@@ -24,6 +24,9 @@ from xent.read.arrow import cast_batch, check_unique_names
 
 #: Bytes the Parquet reader buffers per column when reading pages.
 _BUFFER_BYTES = 1 << 20
+#: How many times a batch's values the decoding of a batch holds, about (measured on
+#: a one-row-group file written by pandas).
+_DECODE_FACTOR = 8
 
 
 def open_parquet(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
@@ -50,7 +53,9 @@ def parquet_source(
     def open_batches(
         columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
-        rows = limits.rows_per_chunk(8 * max(1, len(columns)))
+        # Decoding holds several times a batch's values (pages, levels, builders), so
+        # batches are an eighth of a chunk: memory stays near the other readers'.
+        rows = limits.rows_per_chunk(8 * max(1, len(columns)) * _DECODE_FACTOR)
         for shown, file in shards:
             try:
                 with pq.ParquetFile(
