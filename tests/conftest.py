@@ -7,10 +7,16 @@
 test's ``tmp_path`` (so relative file names appear as given in messages), and
 use a fixed environment: ``NO_COLOR``, ``FORCE_COLOR`` and ``CI`` unset,
 ``COLUMNS=100``.
+
+Every xent JSON object either of them produces, on standard output or in the file of
+``--output``, is validated against the JSON Schema it names (``xent.score/1``,
+``xent.compare/1``, ``xent.explain/1``; src/xent/schemas/) by :func:`check_json_output`,
+so a test that makes xent write JSON also checks the schema.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +42,55 @@ def fixed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: Keys every xent.score/1 report of this version has, although the schema does not
+#: require them (reports saved by xent 0.1.0, before they were added, validate too).
+CURRENT_SCORE_KEYS = ("convention", "warnings")
+
+
+def check_json_output(text: str, where: str = "standard output") -> None:
+    """Fail the test when ``text`` is an xent JSON object that does not conform to the
+    JSON Schema its ``schema`` key names; anything else is left alone."""
+    stripped = text.strip()
+    if not stripped.startswith("{") or '"schema"' not in stripped[:200]:
+        return
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return
+    from xent.schema import schema_name, validate
+
+    if not isinstance(value, dict) or schema_name(value) is None:
+        return
+    import jsonschema
+
+    try:
+        validate(value)
+    except jsonschema.ValidationError as error:
+        path = "/".join(str(p) for p in error.absolute_path) or "(the object)"
+        pytest.fail(
+            f"{where}: {value['schema']} does not conform to its schema at {path}: {error.message}"
+        )
+    if value["schema"] == "xent.score/1":
+        missing = [key for key in CURRENT_SCORE_KEYS if key not in value]
+        missing += [] if "index_column" in value["detected"] else ["detected.index_column"]
+        assert not missing, f"{where}: xent.score/1 without {missing}"
+
+
+def check_outputs(args: Sequence[str], stdout: str, cwd: Path) -> None:
+    """Validate the JSON of a run: its standard output and its ``--output`` file."""
+    check_json_output(stdout)
+    for i, arg in enumerate(args):
+        name = None
+        if arg in ("-o", "--output") and i + 1 < len(args):
+            name = args[i + 1]
+        elif arg.startswith("--output="):
+            name = arg.partition("=")[2]
+        if name and name != "-":
+            path = cwd / name
+            if path.is_file() and path.stat().st_size < 64 * 2**20:
+                check_json_output(path.read_text(encoding="utf-8", errors="replace"), name)
+
+
 @pytest.fixture
 def run_xent(tmp_path: Path) -> Callable[..., Result]:
     """Run ``python -m xent ARGS`` in a subprocess, in ``tmp_path`` by default."""
@@ -58,11 +113,9 @@ def run_xent(tmp_path: Path) -> Callable[..., Result]:
             timeout=120,
             check=False,
         )
-        return (
-            proc.returncode,
-            proc.stdout.decode("utf-8", errors="replace"),
-            proc.stderr.decode("utf-8", errors="replace"),
-        )
+        out = proc.stdout.decode("utf-8", errors="replace")
+        check_outputs([str(a) for a in args], out, cwd or tmp_path)
+        return proc.returncode, out, proc.stderr.decode("utf-8", errors="replace")
 
     return run
 
@@ -91,6 +144,7 @@ def invoke(
         if code is None:
             code = 0
         assert isinstance(code, int), f"SystemExit with a non-integer code {code!r}"
+        check_outputs([str(a) for a in args], out, Path.cwd())
         return code, out, err
 
     return run

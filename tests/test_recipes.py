@@ -2,11 +2,12 @@
 
 ``gate.sh`` and ``worst.sh`` run under bash (and ``sh``) with the ``xent`` of this
 environment on ``PATH``; their output is checked against a reference computed here
-from the example CSV files. The two YAML files are parsed (with PyYAML when it is
+from the example CSV files. The GitLab job is parsed (with PyYAML when it is
 installed, and always with the small block-YAML reader below, which is strict about
-what it accepts) and the shell script of their xent step is run as the CI system
+what it accepts) and the shell script of its xent step is run as the CI system
 would run it: on the example data it passes (exit 0), on the regressed predictions it
-fails (exit 1), on a missing file it reports broken input (exit 3).
+fails (exit 1), on broken input it says so (exit 2). The GitHub Actions workflow uses
+xent's own action (``action.yml``); both are tested in ``test_action.py``.
 """
 
 from __future__ import annotations
@@ -521,54 +522,6 @@ def run_script(
     return run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)], workdir, bin_dir, values
     )
-
-
-def test_github_actions_workflow(bin_dir: Path, workdir: Path) -> None:
-    wf = load_recipe("github-actions.yml")
-    assert isinstance(wf["name"], str)
-    assert "pull_request" in wf["on"]
-    env = wf["env"]
-    for key in ("PREDICTIONS", "BASELINE"):
-        assert (REPO / env[key]).is_file(), env[key]
-    [(job_name, job)] = wf["jobs"].items()
-    assert job["runs-on"] == "ubuntu-latest"
-    steps = job["steps"]
-    assert steps[0]["uses"].startswith("actions/checkout@")
-    assert any(str(s.get("uses", "")).startswith("actions/setup-python@") for s in steps)
-    assert any("pip install" in s.get("run", "") for s in steps)
-    [step] = [s for s in steps if "xent score" in s.get("run", "")]
-    script = step["run"]
-    for needle in ("--baseline", "--max-increase", "--format markdown", "GITHUB_STEP_SUMMARY"):
-        assert needle in script
-    env = {**env, **job.get("env", {}), **step.get("env", {})}
-
-    summary = workdir / "summary.md"
-    code, out, err = run_script(bin_dir, workdir, script, env, GITHUB_STEP_SUMMARY=str(summary))
-    assert (code, err) == (0, ""), job_name
-    assert out == "xent: every gate passed\n"
-    assert "**Gates**: ✅ all 5 passed" in summary.read_text()
-
-    summary.unlink()
-    code, out, err = run_script(
-        bin_dir,
-        workdir,
-        script,
-        env,
-        GITHUB_STEP_SUMMARY=str(summary),
-        PREDICTIONS=f"{DATA_REL}/regressed.csv",
-    )
-    assert code == 1
-    assert out.startswith("::error title=xent quality gate::")
-    assert "gate max-increase failed" in err
-    assert "**Gates**: ❌ 3 of 5 failed" in summary.read_text()
-
-    summary.unlink()
-    code, out, err = run_script(
-        bin_dir, workdir, script, env, GITHUB_STEP_SUMMARY=str(summary), PREDICTIONS="missing.csv"
-    )
-    assert code == 3
-    assert out.startswith("::error title=xent::broken input (exit 3)")
-    assert not summary.exists()
 
 
 def test_gitlab_ci_job(bin_dir: Path, workdir: Path) -> None:

@@ -38,7 +38,7 @@ app = typer.Typer(
     name="xent",
     help=("Cross-entropy (log loss) of classifier predictions.\n\nExample: xent score preds.csv"),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -102,6 +102,14 @@ class Engine(StrEnum):
 
     local = "local"
     dask = "dask"
+
+
+class SchemaName(StrEnum):
+    """What ``xent schema`` accepts."""
+
+    score = "score"
+    compare = "compare"
+    explain = "explain"
 
 
 class _State:
@@ -546,6 +554,20 @@ OUTPUT["top_groups"] = (
     10,
 )
 
+OUTPUT["junit"] = (
+    Annotated[
+        str | None,
+        _option(
+            "--junit",
+            help="Also write the gates as a JUnit XML test report to this file (atomically), "
+            "for the test views of Jenkins, GitLab and other CI systems. "
+            "Example: --junit gates.xml",
+            panel=_OUTPUT,
+        ),
+    ],
+    None,
+)
+
 DEBUG: Group = {
     "debug": (
         Annotated[
@@ -800,7 +822,8 @@ def score(
 
     view = View(top_classes, params["top_groups"])
     _not_an_input(params["output"], predictions, options.labels, baseline)
-    report = _write_result(run, check, fmt, params["output"], view, options.by)
+    junit = _junit(params, predictions, options.labels, baseline, min_group_size=min_group_size)
+    report = _write_result(run, check, fmt, params["output"], view, options.by, junit)
     if plot is not None:
         from xent.render.plot import write_plot
 
@@ -957,12 +980,71 @@ def compare(
 
     view = View(top_groups=params["top_groups"])
     _not_an_input(params["output"], base, candidate, options.labels)
-    result = _write_result(run, check, str(params["output_format"]), params["output"], view)
+    junit = _junit(params, base, candidate, options.labels, max_increase=max_increase)
+    fmt = str(params["output_format"])
+    result = _write_result(run, check, fmt, params["output"], view, junit=junit)
     if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
+@app.command(no_args_is_help=True)
+@_with(DEBUG)
+def schema(
+    name: Annotated[
+        SchemaName,
+        typer.Argument(
+            metavar="NAME",
+            help="score (xent.score/1), compare (xent.compare/1) or explain (xent.explain/1).",
+            show_default=False,
+        ),
+    ],
+    **params: Any,
+) -> None:
+    """Print the JSON Schema of a JSON output, to validate reports with.
+
+    Example: xent schema score > xent.score.schema.json
+    """
+    from xent.output import AtomicOutput
+    from xent.schema import schema_text
+
+    with AtomicOutput(None) as out:
+        out.stream.write(schema_text(str(name)))
+        out.commit()
+
+
 R = TypeVar("R", "Report", "Comparison")
+
+
+class _JUnit:
+    """Where ``--junit`` writes, and what its writer needs besides the result."""
+
+    def __init__(self, path: str, **context: Any) -> None:
+        self.path = path
+        self.context = context
+
+
+def _junit(params: dict[str, Any], *inputs: str | None, **context: Any) -> _JUnit | None:
+    """The ``--junit`` output of a command, checked against the run's other files."""
+    path = params.get("junit")
+    if path is None:
+        return None
+    output = params.get("output")
+    if path == "-" and output in (None, "-"):
+        raise UsageError(
+            "--junit - and the result would both go to standard output; give --output FILE, "
+            "or --junit a file name"
+        )
+    if path != "-" and output not in (None, "-") and _same_file(path, output):
+        raise UsageError(f"--junit {path} and --output {output} are the same file")
+    _not_an_input(path, *inputs, option="--junit")
+    return _JUnit(path, **context)
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        with contextlib.suppress(OSError):
+            return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _write_result(
@@ -972,24 +1054,42 @@ def _write_result(
     output: str | None,
     view: Any = None,
     by: tuple[str, ...] = (),
+    junit: _JUnit | None = None,
 ) -> R:
     """Run (streaming per-sample rows into the output when the format does), check
     the gates, and write the rendered result all-or-nothing. The output is opened
-    first, so an output that cannot be written fails before any scoring."""
+    first, so an output that cannot be written fails before any scoring. With
+    ``junit``, the gates are also written as JUnit XML, atomically too: drafted
+    before the result is published, published right after it."""
     from xent import render
     from xent.output import AtomicOutput
     from xent.read import use_lean_memory_pool
 
     use_lean_memory_pool()
-    with AtomicOutput(output) as out, _Progress() as progress:
+    with (
+        AtomicOutput(output) as out,
+        AtomicOutput(junit.path) if junit else contextlib.nullcontext() as junit_out,
+        _Progress() as progress,
+    ):
         result = run(render.sample_sink(fmt, out.stream, by), progress)
         check(result)
+        if junit is not None and junit_out is not None:
+            from xent.render import junit as junit_xml
+            from xent.report import Report
+
+            if isinstance(result, Report):
+                junit_xml.write_report(result, junit_out.stream, **junit.context)
+            else:
+                junit_xml.write_comparison(result, junit_out.stream, **junit.context)
         _render_into(out, result, fmt, output, view)
+        if junit_out is not None:
+            junit_out.commit()
     return result
 
 
-def _not_an_input(output: str | None, *inputs: str | None) -> None:
-    """Refuse an ``--output`` that is one of the run's own inputs (it would be replaced)."""
+def _not_an_input(output: str | None, *inputs: str | None, option: str = "--output") -> None:
+    """Refuse an ``--output`` (or ``option``) that is one of the run's own inputs (it
+    would be replaced)."""
     if output is None or output == "-" or not os.path.exists(output):
         return
     for path in inputs:
@@ -998,7 +1098,7 @@ def _not_an_input(output: str | None, *inputs: str | None) -> None:
         with contextlib.suppress(OSError):
             if os.path.samefile(output, path):
                 raise UsageError(
-                    f"--output {output} is one of the inputs ({path}); writing the result there "
+                    f"{option} {output} is one of the inputs ({path}); writing the result there "
                     "would replace it: give another file name"
                 )
 
@@ -1138,6 +1238,8 @@ def _usage_message(exc: Exception) -> str:
     param = getattr(exc, "param", None)
     if isinstance(exc, click_errors.BadParameter) and param is not None:
         option = max(getattr(param, "opts", []) or [param.name or "value"], key=len)
+        if getattr(param, "param_type_name", "") == "argument":
+            option = getattr(param, "metavar", None) or option.upper()  # xent schema NAME
         kind = getattr(param.type, "name", "value")
         value = _bad_value(str(exc.format_message()))
         choices = [str(c) for c in getattr(param.type, "choices", None) or []]

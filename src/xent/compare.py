@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,9 @@ SCHEMA = "xent.compare/1"
 BOOTSTRAP_GROUPS = 10_000
 #: Resamples drawn at once (bounds memory to about RESAMPLE_BATCH x groups integers).
 RESAMPLE_BATCH = 50
+
+if TYPE_CHECKING:
+    from xent.frames import ComparisonFrames
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -264,6 +267,26 @@ class Comparison:
             out["groups"] = [g.to_dict() for g in self.groups]
         safe: dict[str, Any] = json_safe(out)
         return safe
+
+    def to_pandas(self) -> ComparisonFrames:
+        """The comparison's tables as pandas DataFrames: ``per_class``, ``most_worse``,
+        ``gates``, ``pairs`` (every paired sample) and ``groups`` (with ``--by``); see
+        :class:`xent.frames.ComparisonFrames`. pandas is imported only here."""
+        from xent.frames import comparison_frames
+
+        return comparison_frames(self)
+
+    def _repr_html_(self) -> str:
+        """The comparison as HTML, for notebooks (:mod:`xent.render.html`)."""
+        from xent.render.html import render_comparison
+
+        return render_comparison(self)
+
+    def _repr_markdown_(self) -> str:
+        """The comparison as Markdown, as ``--format markdown`` writes it."""
+        from xent.render.markdown import render_comparison
+
+        return render_comparison(self)
 
 
 def _model(report: Report) -> dict[str, Any]:

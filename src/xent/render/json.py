@@ -3,43 +3,105 @@
 The objects are described in docs/json.md. Non-finite numbers are written as
 the strings ``"inf"``, ``"-inf"`` and ``"nan"``, so every JSON parser reads the
 output; text from the inputs is escaped by JSON itself.
+
+Objects are indented, one key per line; an array of objects (per class, per
+group, per sample) has one object per line, each written by the C encoder of
+:mod:`json`, and arrays of plain values stay on one line. A million groups are
+written as they are made, never held as a million dictionaries.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from xent.report import Report
+from xent.report import JsonRows, Report, json_safe
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
     from xent.render import View
+
+_INDENT = "  "
 
 
 def write_report(
     report: Report, stream: IO[str], *, terminal: bool = False, view: View | None = None
 ) -> None:
     """Write ``report`` as JSON."""
-    stream.write(render_json(report))
+    write_json(report.json_object(), stream)
 
 
 def write_comparison(
     result: Comparison, stream: IO[str], *, terminal: bool = False, view: View | None = None
 ) -> None:
     """Write a comparison as JSON."""
-    stream.write(dumps(result.to_dict()))
+    write_json(result.to_dict(), stream)
 
 
 def render_json(report: Report) -> str:
-    """The report as indented JSON, one object, ending in a newline."""
-    return dumps(report.to_dict())
+    """The report as JSON text, one object, ending in a newline."""
+    import io
+
+    text = io.StringIO()
+    write_report(report, text)
+    return text.getvalue()
 
 
 def dumps(value: dict[str, Any]) -> str:
-    """One JSON object, indented, ending in a newline."""
-    return json.dumps(value, indent=2, allow_nan=False, default=_plain) + "\n"
+    """One JSON object as xent writes it, ending in a newline."""
+    import io
+
+    text = io.StringIO()
+    write_json(value, text)
+    return text.getvalue()
+
+
+def write_json(value: dict[str, Any], stream: IO[str]) -> None:
+    """Write one JSON object (its values already JSON-safe, but for :class:`JsonRows`)."""
+    _write(value, stream, 0)
+    stream.write("\n")
+
+
+def _write(value: Any, out: IO[str], level: int) -> None:
+    if isinstance(value, dict) and value:
+        inner = _INDENT * (level + 1)
+        out.write("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.write(",\n" if i else "\n")
+            out.write(f"{inner}{_encode(str(key))}: ")
+            _write(item, out, level + 1)
+        out.write(f"\n{_INDENT * level}}}")
+    elif isinstance(value, JsonRows) or (
+        isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+    ):
+        _write_rows(value, out, level)
+    else:
+        out.write(_encode(value))
+
+
+def _write_rows(rows: Iterable[Any], out: IO[str], level: int) -> None:
+    """An array with one element per line."""
+    inner = _INDENT * (level + 1)
+    first = True
+    for row in rows:
+        out.write("[\n" if first else ",\n")
+        out.write(inner + _row(row))
+        first = False
+    out.write("[]" if first else f"\n{_INDENT * level}]")
+
+
+def _row(row: Any) -> str:
+    """One element, on one line; non-finite numbers as strings."""
+    text = _LOOSE.encode(row)
+    if "NaN" in text or "Infinity" in text:  # maybe a non-finite number: do it carefully
+        text = _STRICT.encode(json_safe(row))
+    return text
+
+
+def _encode(value: Any) -> str:
+    return _STRICT.encode(value)
 
 
 def _plain(value: Any) -> Any:
@@ -54,3 +116,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+# Encoders without indentation, so :mod:`json` uses its C encoder. The loose one
+# writes NaN and Infinity, which :func:`_row` then catches.
+_STRICT = json.JSONEncoder(allow_nan=False, separators=(", ", ": "), default=_plain)
+_LOOSE = json.JSONEncoder(allow_nan=True, separators=(", ", ": "), default=_plain)
