@@ -322,7 +322,7 @@ d,dog,0.5,0.5
         (
             MISMATCH_BASE.replace("d,dog", "c,dog"),
             ["--id-col", "id"],
-            "cand.csv: ids repeat",
+            "cand.csv: id 'c' repeats; ids must be unique",
         ),
         (
             MISMATCH_BASE.replace("b,dog,0.2,0.8", "b,cat,0.2,0.8"),

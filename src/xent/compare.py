@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from xent.errors import DataError, UsageError
 from xent.gates import NAMED_GROUPS, Allowance
+from xent.join import DuplicateId, IdIndex, join_keys, repeats
 from xent.options import ScoreOptions
 from xent.pipeline import Samples, score
 from xent.read import describe_row
@@ -52,19 +53,17 @@ class _PairSink:
         self.start()
 
     def start(self) -> None:
-        self.index: list[npt.NDArray[np.int64]] = []
-        self.ids: list[Any] = []
-        self.has_ids = False
-        self.labels: list[npt.NDArray[Any]] = []
-        self.loss: list[FloatArray] = []
-        self.weight: list[FloatArray] = []
+        self.index = _Column(np.int64)
+        self.ids: list[pa.Array] = []
+        self.labels = _Column(object)
+        self.loss = _Column(np.float64)
+        self.weight = _Column(np.float64)
         self.groups: list[tuple[pa.Array, ...]] = []
 
     def write(self, samples: Samples) -> None:
         self.index.append(np.asarray(samples.index, dtype=np.int64))
         if samples.ids is not None:
-            self.has_ids = True
-            self.ids.extend(samples.id_values())
+            self.ids.append(samples.ids)
         self.labels.append(np.asarray(samples.labels, dtype=object))
         self.loss.append(samples.loss)
         self.weight.append(samples.weight)
@@ -72,18 +71,44 @@ class _PairSink:
             self.groups.append(tuple(text_values(g) for g in samples.groups))
 
     def arrays(self) -> SampleArrays:
-        def cat(parts: list[Any], dtype: Any) -> Any:
-            return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-
+        """Every sample kept, as whole arrays (the sink is emptied)."""
         groups = tuple(pa.concat_arrays(list(column)) for column in zip(*self.groups, strict=True))
-        return SampleArrays(
-            index=cat(self.index, np.int64),
-            ids=np.asarray(self.ids, dtype=object) if self.has_ids else None,
-            labels=cat(self.labels, object),
-            loss=cat(self.loss, np.float64),
-            weight=cat(self.weight, np.float64),
+        ids = _concat(self.ids) if self.ids else None
+        arrays = SampleArrays(
+            index=self.index.whole(),
+            ids=ids,
+            labels=self.labels.whole(),
+            loss=self.loss.whole(),
+            weight=self.weight.whole(),
             groups=groups,
         )
+        self.start()
+        return arrays
+
+
+class _Column:
+    """Arrays appended chunk by chunk into one buffer that doubles when full.
+
+    :meth:`whole` is a view of the buffer, not a copy: memory holds the column
+    once (a buffer's untouched tail is never paged in), where gathering the
+    chunks and joining them at the end would hold it twice.
+    """
+
+    def __init__(self, dtype: Any) -> None:
+        self.buffer: npt.NDArray[Any] = np.empty(1 << 12, dtype=dtype)
+        self.n = 0
+
+    def append(self, values: npt.NDArray[Any]) -> None:
+        end = self.n + len(values)
+        if end > len(self.buffer):
+            grown = np.empty(max(end, 2 * len(self.buffer)), dtype=self.buffer.dtype)
+            grown[: self.n] = self.buffer[: self.n]
+            self.buffer = grown
+        self.buffer[self.n : end] = values
+        self.n = end
+
+    def whole(self) -> npt.NDArray[Any]:
+        return self.buffer[: self.n]
 
 
 @dataclass
@@ -91,7 +116,8 @@ class SampleArrays:
     """Every scored sample of one prediction set, as arrays in input order."""
 
     index: npt.NDArray[np.int64]
-    ids: npt.NDArray[Any] | None
+    #: The ids (an Arrow array: a million of them take megabytes, not a hundred).
+    ids: pa.Array | None
     labels: npt.NDArray[Any]
     loss: FloatArray
     weight: FloatArray
@@ -101,7 +127,7 @@ class SampleArrays:
         """The samples in the order ``order``."""
         return SampleArrays(
             index=self.index[order],
-            ids=None if self.ids is None else self.ids[order],
+            ids=None if self.ids is None else self.ids.take(pa.array(order)),
             labels=self.labels[order],
             loss=self.loss[order],
             weight=self.weight[order],
@@ -473,21 +499,28 @@ def _align(
     if by_id:
         assert b.ids is not None
         assert c.ids is not None
-        position = {key: i for i, key in enumerate(c.ids.tolist())}
-        if len(position) != len(c.ids):
-            raise DataError(f"{candidate}: ids repeat; ids must be unique to pair samples")
-        order = np.empty(len(b.ids), dtype=np.int64)
-        for i, key in enumerate(b.ids.tolist()):
-            j = position.pop(key, None)
-            if j is None:
-                raise DataError(
-                    f"{candidate}: id {key!r} of {base} is missing (or repeated in {base}); "
-                    "both prediction sets must hold the same ids"
-                )
-            order[i] = j
-        if position:
-            key = next(iter(position))
-            raise DataError(f"{base}: id {key!r} of {candidate} is missing; both sets need it")
+        try:
+            index = IdIndex(join_keys(c.ids))
+        except DuplicateId as twice:
+            raise DataError(
+                f"{candidate}: id {c.ids[twice.second].as_py()!r} repeats; ids must be unique "
+                "to pair samples"
+            ) from None
+        order = index.positions(join_keys(b.ids))
+        unpaired = (order < 0) | repeats(order)
+        if unpaired.any():
+            i = int(np.argmax(unpaired))
+            raise DataError(
+                f"{candidate}: id {b.ids[i].as_py()!r} of {base} is missing (or repeated in "
+                f"{base}); both prediction sets must hold the same ids"
+            )
+        if len(order) < len(c.ids):
+            paired = np.zeros(len(c.ids), dtype=bool)
+            paired[order] = True
+            j = int(np.argmin(paired))
+            raise DataError(
+                f"{base}: id {c.ids[j].as_py()!r} of {candidate} is missing; both sets need it"
+            )
         c = c.take(order)
     elif len(b.index) != len(c.index) or not np.array_equal(b.index, c.index):
         raise DataError(
@@ -520,7 +553,7 @@ def _most_worse(b: SampleArrays, c: SampleArrays, diff: FloatArray, top: int) ->
     return [
         PairedSample(
             index=int(b.index[i]),
-            id=None if b.ids is None else b.ids[i],
+            id=None if b.ids is None else b.ids[i].as_py(),
             label=str(b.labels[i]),
             base=float(b.loss[i]),
             candidate=float(c.loss[i]),
@@ -529,6 +562,13 @@ def _most_worse(b: SampleArrays, c: SampleArrays, diff: FloatArray, top: int) ->
         for i in order.tolist()
         if key[i] > 0
     ]
+
+
+def _concat(arrays: list[pa.Array]) -> pa.Array:
+    """One array of the chunks' ids (of one type: a chunk of only nulls takes the others')."""
+    types = {a.type for a in arrays if not pa.types.is_null(a.type)}
+    target = types.pop() if len(types) == 1 else pa.string()
+    return pa.concat_arrays([a.cast(target) for a in arrays])
 
 
 def bootstrap_interval(
@@ -560,17 +600,24 @@ def bootstrap_interval(
     finite = np.isfinite(diff)
     # Non-finite differences (an infinite loss under --eps 0) are tracked apart: a
     # resample holding a +inf difference has an infinite mean, never inf - inf.
-    sums: FloatArray = weight * np.where(finite, diff, 0.0)
-    weights: FloatArray = weight.astype(np.float64)
-    flags = np.stack([diff == np.inf, diff == -np.inf, np.isnan(diff)]).astype(np.float64)
+    all_finite = bool(finite.all())
+    sums: FloatArray = weight * (diff if all_finite else np.where(finite, diff, 0.0))
+    weights: FloatArray = np.asarray(weight, dtype=np.float64)
+    flags = (
+        None
+        if all_finite
+        else np.stack([diff == np.inf, diff == -np.inf, np.isnan(diff)]).astype(np.float64)
+    )
     n_groups = n
     if n > groups:
         n_groups = groups
         assignment = rng.permutation(n) % n_groups
         sums = np.bincount(assignment, weights=sums, minlength=n_groups).astype(np.float64)
         weights = np.bincount(assignment, weights=weights, minlength=n_groups).astype(np.float64)
-        flags = np.stack([np.bincount(assignment, weights=f, minlength=n_groups) for f in flags])
-    any_flag = bool(flags.any())
+        if flags is not None:
+            flags = np.stack(
+                [np.bincount(assignment, weights=f, minlength=n_groups) for f in flags]
+            )
     means = np.empty(resamples)
     done = 0
     offsets = None
@@ -584,7 +631,7 @@ def bootstrap_interval(
         )
         with np.errstate(invalid="ignore", divide="ignore"):
             block = (counts @ sums) / (counts @ weights)
-        if any_flag:
+        if flags is not None:
             pos, neg, nan = (counts @ flags.T).T > 0
             block[pos] = np.inf
             block[neg] = -np.inf

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from xent import limits
 from xent.errors import DataError
-from xent.join import DuplicateId, IdIndex
+from xent.join import DuplicateId, IdIndex, join_keys, repeats
 from xent.labels import ignored_rows
 from xent.layout import Layout
 from xent.read import Source, describe_row
@@ -563,7 +563,7 @@ class _LabelJoin:
         # Only the columns needed are taken per batch (the ids are kept for messages).
         self.table = table.select(needed)
         try:
-            self.index = IdIndex(_join_keys(self.ids))
+            self.index = IdIndex(join_keys(self.ids))
         except DuplicateId as twice:
             raise DataError(
                 f"{source.name}: {source.where(twice.second)}: id {self._id(twice.second)!r} "
@@ -580,14 +580,14 @@ class _LabelJoin:
         """The label rows matching the ids of one prediction ``batch``, and how to name them."""
         assert self.layout.id_column is not None
         ids = batch.column(self.layout.id_column)
-        positions = self.index.positions(_join_keys(ids))
+        positions = self.index.positions(join_keys(ids))
         if (positions < 0).any():
             row = int(np.argmax(positions < 0))
             raise DataError(
                 f"{where(row)}: id {ids[row].as_py()!r} has no label in {self.source.name}; "
                 "every prediction needs a label row with the same id"
             )
-        repeated = self.seen[positions] | _repeats(positions)
+        repeated = self.seen[positions] | repeats(positions)
         if repeated.any():
             row = int(np.argmax(repeated))
             raise DataError(
@@ -610,27 +610,3 @@ class _LabelJoin:
             f"{self.source.name}: {self.source.where(first)}: id {self._id(first)!r} has no "
             f"prediction in {predictions.name}; every label needs a prediction row with the same id"
         )
-
-
-def _join_keys(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Ids as the keys of a join: trimmed text (a number and its text form join)."""
-    import pyarrow.compute as pc
-
-    values = text_values(array)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-        values = values.cast(pa.string())
-    trimmed: pa.Array = pc.utf8_trim_whitespace(values)
-    return trimmed
-
-
-def _repeats(positions: IntArray) -> npt.NDArray[np.bool_]:
-    """True at every position whose value appeared earlier in the array."""
-    order = np.argsort(positions, kind="stable")
-    sorted_pos = positions[order]
-    dup_sorted = np.zeros(len(positions), dtype=bool)
-    dup_sorted[1:] = sorted_pos[1:] == sorted_pos[:-1]
-    out = np.zeros(len(positions), dtype=bool)
-    out[order] = dup_sorted
-    return out

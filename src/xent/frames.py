@@ -175,7 +175,11 @@ def _pairs(base: SampleArrays, candidate: SampleArrays) -> Any:
     import pandas as pd
 
     n = len(base.index)
-    ids = base.ids if base.ids is not None else np.full(n, None, dtype=object)
+    ids = (
+        np.asarray(base.ids.to_pylist(), dtype=object)
+        if base.ids is not None
+        else np.full(n, None, dtype=object)
+    )
     frame = pd.DataFrame(
         {
             "id": pd.Series(ids, dtype="object"),

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from xent.errors import DataError
+from xent.read.arrow import text_values
 
 IntArray = npt.NDArray[np.int64]
 
@@ -52,7 +53,8 @@ class IdIndex:
         n = len(self._words)
         self._hashes = _hash(self._words)
         self._mask = (1 << max(4, (2 * n).bit_length())) - 1
-        self._slots = np.full(self._mask + 1, _EMPTY, dtype=np.int64)
+        row_type = np.int32 if n < 2**31 else np.int64  # half the memory for most files
+        self._slots = np.full(self._mask + 1, _EMPTY, dtype=row_type)
         pending = np.arange(n, dtype=np.int64)
         at = (self._hashes & np.uint64(self._mask)).astype(np.int64)
         while len(pending):
@@ -178,3 +180,27 @@ def _padded(
         out[rows, within] = data[np.repeat(first, size) + within]
         out[np.arange(start, end), size] = _END
     return out, fits
+
+
+def join_keys(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Ids as the keys of a join: trimmed text (a number and its text form join)."""
+    import pyarrow.compute as pc
+
+    values = text_values(array)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+        values = values.cast(pa.string())
+    trimmed: pa.Array = pc.utf8_trim_whitespace(values)
+    return trimmed
+
+
+def repeats(positions: IntArray) -> npt.NDArray[np.bool_]:
+    """True at every position whose value appeared earlier in the array."""
+    order = np.argsort(positions, kind="stable")
+    sorted_pos = positions[order]
+    dup_sorted = np.zeros(len(positions), dtype=bool)
+    dup_sorted[1:] = sorted_pos[1:] == sorted_pos[:-1]
+    out = np.zeros(len(positions), dtype=bool)
+    out[order] = dup_sorted
+    return out

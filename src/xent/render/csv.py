@@ -87,7 +87,7 @@ def write_comparison(
     b, c = result.samples, result.candidate_samples
     assert b is not None
     assert c is not None
-    ids: list[Any] = b.ids.tolist() if b.ids is not None else [None] * len(b.index)
+    ids: list[Any] = b.ids.to_pylist() if b.ids is not None else [None] * len(b.index)
     diff = (c.loss - b.loss).tolist()
     rows = (
         [index, ids[i], label, repr(base), repr(cand), repr(diff[i])]
