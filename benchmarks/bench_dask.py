@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports: dict[tuple[int, str, int], dict[str, Any]] = {}
     import xent as xent_lib
     from xent.distributed import score_dask
-    from xent.scoring import ScoreOptions
+    from xent.options import ScoreOptions
 
     def timed_call(key: tuple[int, str, int], address: str | None) -> None:
         shards, engine, workers = key

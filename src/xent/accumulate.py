@@ -96,11 +96,9 @@ class Accumulator:
         if sample_bytes is not None:
             self.total_bytes = (self.total_bytes or 0.0) + float(sample_bytes.sum())
         if self.groups is not None and groups:
-            codes = self.groups.codes(groups)
-            self.groups.add(codes, scored.numerator, scored.denominator, sample_bytes)
+            self.groups.add(groups, scored.numerator, scored.denominator, sample_bytes)
         if self.label_sums is not None and label_values is not None:
-            codes = self.label_sums.codes([label_values])
-            self.label_sums.add(codes, scored.numerator, scored.denominator)
+            self.label_sums.add([label_values], scored.numerator, scored.denominator)
         self.total_loss += float(scored.numerator.sum())
         self.total_weight += float(scored.denominator.sum())
         if scored.entropy is not None:
@@ -235,86 +233,217 @@ class GroupSums:
     A group is the tuple of its key values, one per group column (a single
     value for one column). Memory grows with the number of groups, never with
     the number of rows. Mapping a chunk's keys to groups touches each distinct
-    key of the chunk once (keys are dictionary-encoded first), so grouping by a
-    column with a million values costs a dictionary lookup per distinct value,
-    not per row.
+    key of the chunk once (keys are dictionary-encoded first). Groups of one
+    text column, the common case and the one with a million groups (one per
+    document or user), are numbered by a :class:`~xent.join.KeyTable`, with no
+    Python object per key; other keys by a dictionary of their Python values.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
-        self.keys: list[Any] = []
+        self._keys: list[Any] = []
         self._index: dict[Any, int] = {}
-        self.count = np.zeros(0, dtype=np.int64)
-        self.loss_sum = np.zeros(0)
-        self.weight_sum = np.zeros(0)
-        #: Bytes of text per group (``--bytes-col``), or None without it.
-        self.bytes_sum: FloatArray | None = None
+        self._text: _TextGroups | None = None
+        # The sums, in buffers that double when full (views of them are public).
+        self._count = np.zeros(0, dtype=np.int64)
+        self._loss = np.zeros(0)
+        self._weight = np.zeros(0)
+        self._bytes: FloatArray | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self._text) if self._text is not None else len(self._keys)
+
+    @property
+    def keys(self) -> list[Any]:
+        """The key of every group, by group number."""
+        return self._text.keys() if self._text is not None else self._keys
+
+    @property
+    def count(self) -> npt.NDArray[np.int64]:
+        """Samples per group."""
+        return self._count[: len(self)]
+
+    @property
+    def loss_sum(self) -> FloatArray:
+        """Weighted loss summed per group."""
+        return self._loss[: len(self)]
+
+    @property
+    def weight_sum(self) -> FloatArray:
+        """Weight summed per group."""
+        return self._weight[: len(self)]
+
+    @property
+    def bytes_sum(self) -> FloatArray | None:
+        """Bytes of text per group (``--bytes-col``), or None without it."""
+        return None if self._bytes is None else self._bytes[: len(self)]
 
     def codes(self, columns: Sequence[pa.Array]) -> npt.NDArray[np.intp]:
         """The group number of every row, adding groups first seen here."""
-        local, values = _local_keys(columns)
-        index = self._index
-        lookup = np.zeros(len(values), dtype=np.intp)
-        used = np.bincount(local, minlength=len(values)) > 0  # a dictionary may hold more
-        for i in np.flatnonzero(used).tolist():
-            key = values[i]
-            number = index.get(key)
-            if number is None:
-                number = index[key] = len(self.keys)
-                self.keys.append(key)
-            lookup[i] = number
-        self._grow()
-        result: npt.NDArray[np.intp] = lookup[local]
+        local, numbers = self._local(columns)
+        result: npt.NDArray[np.intp] = numbers[local]
         return result
 
     def add(
         self,
-        codes: npt.NDArray[np.intp],
+        columns: Sequence[pa.Array],
         numerator: FloatArray,
         denominator: FloatArray,
         sample_bytes: FloatArray | None = None,
     ) -> None:
         """Add each sample's part of the weighted loss sum and weight sum (and its bytes
-        of text) to its group."""
-        k = len(self.keys)
-        self.count += np.bincount(codes, minlength=k)
-        self.loss_sum += np.bincount(codes, weights=numerator, minlength=k)
-        self.weight_sum += np.bincount(codes, weights=denominator, minlength=k)
+        of text) to its group; ``columns`` hold the samples' keys.
+
+        The sums are taken over the chunk's own groups first, then added to those
+        groups: the work is set by the chunk, not by the number of groups so far.
+        """
+        local, numbers = self._local(columns)
+        m = len(numbers)  # distinct: adding at ``numbers`` adds once per group
+        self._count[numbers] += np.bincount(local, minlength=m)
+        self._loss[numbers] += np.bincount(local, weights=numerator, minlength=m)
+        self._weight[numbers] += np.bincount(local, weights=denominator, minlength=m)
         if sample_bytes is not None:
-            if self.bytes_sum is None:
-                self.bytes_sum = np.zeros(k)
-            self.bytes_sum += np.bincount(codes, weights=sample_bytes, minlength=k)
+            if self._bytes is None:
+                self._bytes = np.zeros(len(self._count))
+            self._bytes[numbers] += np.bincount(local, weights=sample_bytes, minlength=m)
+
+    def _local(
+        self, columns: Sequence[pa.Array]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Each row's code among the chunk's distinct keys, and each of those keys'
+        group number (distinct), adding groups first seen here."""
+        if (
+            len(columns) == 1
+            and _is_text(columns[0].type)
+            and (self._text is not None or not self._keys)
+        ):
+            if self._text is None:
+                self._text = _TextGroups()
+            local, numbers = self._text.local(columns[0])
+        else:
+            self._use_dictionary()
+            local, values = _local_keys(columns)
+            local, used = _compact(local, len(values))
+            index = self._index
+            numbers = np.empty(len(used), dtype=np.intp)
+            for j, i in enumerate(used.tolist()):
+                key = values[i]
+                number = index.get(key)
+                if number is None:
+                    number = index[key] = len(self._keys)
+                    self._keys.append(key)
+                numbers[j] = number
+        self._grow()
+        return local, numbers
+
+    def _use_dictionary(self) -> None:
+        """Number groups by a dictionary of their keys from now on."""
+        if self._text is not None:
+            self._keys = list(self._text.keys())
+            self._index = {key: i for i, key in enumerate(self._keys)}
+            self._text = None
 
     def merge(self, other: GroupSums) -> None:
         """Fold in the groups of ``other`` (over other rows)."""
-        lookup = np.empty(len(other.keys), dtype=np.intp)
+        self._use_dictionary()
+        lookup = np.empty(len(other), dtype=np.intp)
         for i, key in enumerate(other.keys):
             key = _canonical(key)  # keys from another process hold NaN objects of their own
             number = self._index.get(key)
             if number is None:
-                number = self._index[key] = len(self.keys)
-                self.keys.append(key)
+                number = self._index[key] = len(self._keys)
+                self._keys.append(key)
             lookup[i] = number
         self._grow()
-        np.add.at(self.count, lookup, other.count)
-        np.add.at(self.loss_sum, lookup, other.loss_sum)
-        np.add.at(self.weight_sum, lookup, other.weight_sum)
+        np.add.at(self._count, lookup, other.count)
+        np.add.at(self._loss, lookup, other.loss_sum)
+        np.add.at(self._weight, lookup, other.weight_sum)
         if other.bytes_sum is not None:
-            if self.bytes_sum is None:
-                self.bytes_sum = np.zeros(len(self.keys))
-            np.add.at(self.bytes_sum, lookup, other.bytes_sum)
+            if self._bytes is None:
+                self._bytes = np.zeros(len(self._count))
+            np.add.at(self._bytes, lookup, other.bytes_sum)
 
     def _grow(self) -> None:
-        missing = len(self.keys) - len(self.count)
-        if missing > 0:
-            self.count = np.concatenate([self.count, np.zeros(missing, dtype=np.int64)])
-            self.loss_sum = np.concatenate([self.loss_sum, np.zeros(missing)])
-            self.weight_sum = np.concatenate([self.weight_sum, np.zeros(missing)])
-            if self.bytes_sum is not None:
-                self.bytes_sum = np.concatenate([self.bytes_sum, np.zeros(missing)])
+        """Room in the buffers for every group (doubling, so growth costs O(groups))."""
+        if len(self) <= len(self._count):
+            return
+        size = max(len(self), 2 * len(self._count), 64)
+
+        def grown(buffer: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            out = np.zeros(size, dtype=buffer.dtype)
+            out[: len(buffer)] = buffer
+            return out
+
+        self._count, self._loss, self._weight = map(grown, (self._count, self._loss, self._weight))
+        if self._bytes is not None:
+            self._bytes = grown(self._bytes)
+
+
+def _compact(
+    local: npt.NDArray[np.intp], n_values: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Codes among only the values used (a dictionary may hold more), and those values'
+    positions."""
+    used = np.flatnonzero(np.bincount(local, minlength=n_values) > 0)
+    position = np.zeros(n_values, dtype=np.intp)
+    position[used] = np.arange(len(used))
+    return position[local], used
+
+
+class _TextGroups:
+    """The groups of one text column, numbered by a :class:`~xent.join.KeyTable`."""
+
+    def __init__(self) -> None:
+        from xent.join import KeyTable
+
+        self.table = KeyTable()
+        self.new: list[pa.Array] = []  # the keys, in number order, as first seen
+        self._keys: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def local(self, column: pa.Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Each row's code among the distinct values of ``column`` used, and the group
+        number of each of those values, adding the keys first seen."""
+        import pyarrow.compute as pc
+
+        from xent.read.arrow import null_mask, numpy_view
+
+        # Sums are added at the values' numbers, once each: the values must be distinct.
+        if pa.types.is_dictionary(column.type) and pc.count_distinct(
+            column.dictionary, mode="all"
+        ).as_py() < len(column.dictionary):
+            column = column.dictionary_decode()
+        if not pa.types.is_dictionary(column.type):
+            column = column.dictionary_encode()
+        dictionary = column.dictionary.cast(pa.string())
+        rows = numpy_view(column.indices).astype(np.intp)
+        if column.null_count:  # a null is one more value, after the dictionary's
+            rows = np.where(null_mask(column), len(dictionary), rows)
+        local, used = _compact(rows, len(dictionary) + 1)
+        has_null = bool(len(used)) and bool(used[-1] == len(dictionary))
+        distinct = dictionary.take(pa.array(used[:-1] if has_null else used))
+        if has_null:
+            distinct = pa.concat_arrays([distinct, pa.nulls(1, pa.string())])
+        before = len(self.table)
+        numbers = self.table.add(distinct)
+        fresh = numbers >= before
+        if fresh.any():
+            self.new.append(distinct.filter(pa.array(fresh)))
+        return local, numbers.astype(np.intp)
+
+    def keys(self) -> list[Any]:
+        """Every key by number (None for a null), made into Python values once."""
+        if len(self._keys) != len(self.table):
+            self._keys = pa.concat_arrays(self.new).to_pylist() if self.new else []
+        return self._keys
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type))
 
 
 _NAN = float("nan")

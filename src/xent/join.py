@@ -1,19 +1,26 @@
-"""Ids of a labels file, looked up by the ids of prediction batches (``--id-col``).
+"""Distinct keys numbered by a hash table in NumPy: the ids of a join, the groups of ``--by``.
 
-The ids of the labels are held as bytes in one fixed-width array, and an
-open-addressing hash table (linear probing, at most half full) maps their
-64-bit hashes to rows; it is built once, and a batch of prediction ids is
-looked up with a few vectorised probes, each confirmed by comparing the bytes.
-A million ids take about 60 megabytes this way, not the 150 that a Python
-dictionary of strings takes, and no hash table is rebuilt per batch.
+A :class:`KeyTable` holds text keys as bytes in one fixed-width array and an
+open-addressing hash table (linear probing, at most half full) from their
+64-bit hashes to their numbers, given in order of first sight. Keys are added
+and looked up a whole array at a time, with a few vectorised probes each
+confirmed by comparing the bytes, so no Python object is made per key: a
+million ids take tens of megabytes, not the hundred and more of a Python
+dictionary of strings, and a batch is looked up without rebuilding anything.
 
-Each id is stored as its UTF-8 bytes followed by the byte 0xFF, which never
-occurs in UTF-8 text, so ids that differ only in trailing NUL characters stay
-different; a missing id is the single byte 0xFE (also never in UTF-8), so
-missing ids match each other and nothing else.
+:class:`IdIndex` is the index of a labels file on ``--id-col`` (and of the
+candidate's ids when ``compare`` pairs by id); ``GroupSums`` numbers the groups
+of one text column with a :class:`KeyTable`.
+
+Each key is stored as its UTF-8 bytes followed by the byte 0xFF, which never
+occurs in UTF-8 text, so keys that differ only in trailing NUL characters stay
+different; a missing key (null) is the single byte 0xFE (also never in UTF-8),
+so missing keys match each other and nothing else.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +30,7 @@ from xent.errors import DataError
 from xent.read.arrow import text_values
 
 IntArray = npt.NDArray[np.int64]
+Words = npt.NDArray[np.uint64]
 
 _END = 0xFF
 _MISSING = b"\xfe"
@@ -30,6 +38,128 @@ _MISSING = b"\xfe"
 _BLOCK_ROWS = 1 << 16
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = -1
+
+
+class KeyTable:
+    """Distinct text keys, numbered 0, 1, ... in the order they are first added."""
+
+    def __init__(self) -> None:
+        self._words: Words = np.zeros((64, 1), dtype=np.uint64)
+        self._hashes: Words = np.zeros(64, dtype=np.uint64)
+        self._slots: IntArray = np.full(128, _EMPTY, dtype=np.int64)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def add(self, keys: pa.Array | pa.ChunkedArray) -> IntArray:
+        """The number of each of ``keys``, adding those not seen before (equal keys get
+        one number)."""
+        words, _ = self._encoded(keys, grow=True)
+        hashes = _hash(words)
+        found = self._find(words, hashes)
+        new = np.flatnonzero(found < 0)
+        ordered = np.sort(hashes[new])
+        if not (ordered[1:] == ordered[:-1]).any():  # distinct hashes: distinct keys
+            found[new] = self._store(words[new], hashes[new])
+        else:
+            # Equal new keys share the number of the first of them.
+            _, first, inverse = np.unique(
+                _rows_as_bytes(words[new]), return_index=True, return_inverse=True
+            )
+            order = np.argsort(first, kind="stable")  # numbers in order of first sight
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            chosen = new[first[order]]
+            numbers = self._store(words[chosen], hashes[chosen])
+            found[new] = numbers[rank[inverse.reshape(-1)]]
+        return found
+
+    def find(self, keys: pa.Array | pa.ChunkedArray) -> IntArray:
+        """The number of each of ``keys``, -1 for a key never added."""
+        words, fits = self._encoded(keys, grow=False)
+        found = np.full(len(words), -1, dtype=np.int64)
+        todo = np.flatnonzero(fits)
+        found[todo] = self._find(words[todo], _hash(words[todo]))
+        return found
+
+    def _encoded(self, keys: pa.Array | pa.ChunkedArray, grow: bool) -> tuple[Words, Any]:
+        """``keys`` as rows of words of the table's width (widened first if ``grow`` and
+        a key is longer), and which keys fit in that width."""
+        rows, fits = _padded(keys, None if grow else self._words.shape[1] * 8)
+        width = rows.shape[1] // 8
+        if width > self._words.shape[1]:
+            self._widen(width)
+        elif width < self._words.shape[1]:
+            wider = np.zeros((len(rows), self._words.shape[1] * 8), dtype=np.uint8)
+            wider[:, : rows.shape[1]] = rows
+            rows = wider
+        return rows.view("<u8"), fits
+
+    def _widen(self, width: int) -> None:
+        """Make room for longer keys: the stored keys are padded and hashed again."""
+        words = np.zeros((len(self._words), width), dtype=np.uint64)
+        words[:, : self._words.shape[1]] = self._words
+        self._words = words
+        self._hashes[: self._n] = _hash(words[: self._n])
+        self._slots[:] = _EMPTY
+        self._place(np.arange(self._n, dtype=np.int64))
+
+    def _store(self, words: Words, hashes: Words) -> IntArray:
+        """Add distinct new keys (with their hashes); their numbers."""
+        start, m = self._n, len(words)
+        if start + m > len(self._words):
+            size = max(start + m, 2 * len(self._words))
+            grown = np.zeros((size, self._words.shape[1]), dtype=np.uint64)
+            grown[:start] = self._words[:start]
+            grown_hashes = np.zeros(size, dtype=np.uint64)
+            grown_hashes[:start] = self._hashes[:start]
+            self._words, self._hashes = grown, grown_hashes
+        self._words[start : start + m] = words
+        self._hashes[start : start + m] = hashes
+        self._n = start + m
+        numbers = np.arange(start, start + m, dtype=np.int64)
+        if 2 * self._n > len(self._slots):
+            size = len(self._slots)
+            while 2 * self._n > size:
+                size *= 2
+            self._slots = np.full(size, _EMPTY, dtype=np.int64)
+            self._place(np.arange(self._n, dtype=np.int64))
+        else:
+            self._place(numbers)
+        return numbers
+
+    def _place(self, numbers: IntArray) -> None:
+        """Put keys (distinct, and not yet in the table) in free slots."""
+        mask = np.uint64(len(self._slots) - 1)
+        at = (self._hashes[numbers] & mask).astype(np.int64)
+        pending = numbers
+        while len(pending):
+            free = self._slots[at] == _EMPTY
+            # Of the keys probing the same free slot, one takes it (the last written);
+            # the others probe it again, and move on once it is taken.
+            self._slots[at[free]] = pending[free]
+            placed = free & (self._slots[at] == pending)
+            at = np.where(free, at, (at + 1) & int(mask))
+            pending, at = pending[~placed], at[~placed]
+
+    def _find(self, words: Words, hashes: Words) -> IntArray:
+        """The number of each key of ``words`` (of the table's width), -1 where absent."""
+        mask = len(self._slots) - 1
+        found = np.full(len(words), -1, dtype=np.int64)
+        todo = np.arange(len(words), dtype=np.int64)
+        at = (hashes & np.uint64(mask)).astype(np.int64)
+        while len(todo):
+            occupant = self._slots[at]
+            full = occupant != _EMPTY
+            match = np.zeros(len(todo), dtype=bool)
+            hit = np.flatnonzero(full)
+            hit = hit[self._hashes[occupant[hit]] == hashes[todo[hit]]]
+            match[hit] = (self._words[occupant[hit]] == words[todo[hit]]).all(axis=1)
+            found[todo[match]] = occupant[match]
+            going = full & ~match
+            todo, at = todo[going], (at[going] + 1) & mask
+        return found
 
 
 class DuplicateId(DataError):
@@ -47,69 +177,26 @@ class IdIndex:
     """
 
     def __init__(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        rows, _ = _padded(ids)
-        self.width = rows.shape[1]
-        self._words = rows.view("<u8")
-        n = len(self._words)
-        self._hashes = _hash(self._words)
-        self._mask = (1 << max(4, (2 * n).bit_length())) - 1
-        row_type = np.int32 if n < 2**31 else np.int64  # half the memory for most files
-        self._slots = np.full(self._mask + 1, _EMPTY, dtype=row_type)
-        pending = np.arange(n, dtype=np.int64)
-        at = (self._hashes & np.uint64(self._mask)).astype(np.int64)
-        while len(pending):
-            occupant = self._slots[at]
-            free = occupant == _EMPTY
-            # Of the rows probing the same free slot, one takes it (the last written).
-            self._slots[at[free]] = pending[free]
-            placed = free & (self._slots[at] == pending)
-            taken = ~free
-            same = np.zeros(len(pending), dtype=bool)
-            same[taken] = self._same(occupant[taken], pending[taken])
-            if same.any():
-                self._duplicate(int(pending[np.argmax(same)]))
-            # A row that lost the race for a free slot probes it again (its winner may
-            # hold the same id); a row that met another id moves on.
-            at = np.where(free, at, (at + 1) & self._mask)
-            pending, at = pending[~placed], at[~placed]
-
-    def __len__(self) -> int:
-        return len(self._words)
+        self._table = KeyTable()
+        # Unique ids are numbered in order: an id's number is its position.
+        numbers = self._table.add(ids)
+        if len(self._table) < len(numbers):
+            second = int(np.argmax(repeats(numbers)))
+            first = int(np.argmax(numbers == numbers[second]))
+            raise DuplicateId(first, second)
 
     def positions(self, ids: pa.Array | pa.ChunkedArray) -> IntArray:
         """The position of each of ``ids`` among the indexed ids, -1 where it is absent."""
-        rows, fits = _padded(ids, self.width)
-        words = rows.view("<u8")
-        hashes = _hash(words)
-        found = np.full(len(words), -1, dtype=np.int64)
-        todo = np.flatnonzero(fits)
-        at = (hashes[todo] & np.uint64(self._mask)).astype(np.int64)
-        while len(todo):
-            occupant = self._slots[at]
-            full = occupant != _EMPTY
-            match = np.zeros(len(todo), dtype=bool)
-            hit = np.flatnonzero(full)
-            hit = hit[self._hashes[occupant[hit]] == hashes[todo[hit]]]
-            match[hit] = (self._words[occupant[hit]] == words[todo[hit]]).all(axis=1)
-            found[todo[match]] = occupant[match]
-            going = full & ~match
-            todo, at = todo[going], (at[going] + 1) & self._mask
-        return found
-
-    def _same(self, rows: IntArray, others: IntArray) -> npt.NDArray[np.bool_]:
-        """Whether each of ``rows`` holds the same id as the matching one of ``others``."""
-        same: npt.NDArray[np.bool_] = self._hashes[rows] == self._hashes[others]
-        hit = np.flatnonzero(same)
-        same[hit] = (self._words[rows[hit]] == self._words[others[hit]]).all(axis=1)
-        return same
-
-    def _duplicate(self, row: int) -> None:
-        """Raise :class:`DuplicateId` for the id of ``row``, naming its first two rows."""
-        equal = np.flatnonzero((self._words == self._words[row]).all(axis=1))
-        raise DuplicateId(int(equal[0]), int(equal[1]))
+        return self._table.find(ids)
 
 
-def _hash(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+def _rows_as_bytes(words: Words) -> npt.NDArray[np.void]:
+    """Each row of ``words`` as one opaque value, compared byte by byte."""
+    rows = np.ascontiguousarray(words)
+    return rows.view(np.dtype((np.void, rows.shape[1] * 8))).reshape(-1)
+
+
+def _hash(words: Words) -> Words:
     """A 64-bit hash of every row of ``words`` (a multiply-xorshift mix, then splitmix64's
     finalizer)."""
     h = np.full(len(words), _MULTIPLIER, dtype=np.uint64)

@@ -669,7 +669,8 @@ def _groups(
             -np.nan_to_num(loss_nats, nan=0.0, posinf=np.inf),
         )
     )
-    keys = [sums.keys[i] for i in order.tolist()]
+    every_key = sums.keys
+    keys = [every_key[i] for i in order.tolist()]
     table = GroupTable(
         sums.names,
         keys,

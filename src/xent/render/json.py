@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from xent.render import View
 
 _INDENT = "  "
+#: Lines of a long array joined and written at once.
+_BLOCK_LINES = 4096
 
 
 def write_report(
@@ -82,12 +84,18 @@ def _write(value: Any, out: IO[str], level: int) -> None:
 
 
 def _write_rows(rows: Iterable[Any], out: IO[str], level: int) -> None:
-    """An array with one element per line."""
-    inner = _INDENT * (level + 1)
+    """An array with one element per line (written a block of lines at a time)."""
+    separator = ",\n" + _INDENT * (level + 1)
+    opening = "[\n" + _INDENT * (level + 1)
+    block: list[str] = []
     first = True
     for row in rows:
-        out.write("[\n" if first else ",\n")
-        out.write(inner + _row(row))
+        block.append(_row(row))
+        if len(block) == _BLOCK_LINES:
+            out.write((opening if first else separator) + separator.join(block))
+            block, first = [], False
+    if block:
+        out.write((opening if first else separator) + separator.join(block))
         first = False
     out.write("[]" if first else f"\n{_INDENT * level}]")
 

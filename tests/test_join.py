@@ -1,0 +1,60 @@
+"""The NumPy hash table behind joins on --id-col and text groups of --by."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xent.join import DuplicateId, IdIndex, KeyTable
+
+# Short keys drawn from a small alphabet repeat often; NUL and long keys test the padding.
+keys = st.one_of(
+    st.none(),
+    st.text(alphabet="ab\x00é", max_size=3),
+    st.text(alphabet="xyz", min_size=20, max_size=40),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(keys, max_size=300), min_size=1, max_size=5))
+def test_keys_are_numbered_in_order_of_first_sight(batches: list[list[str | None]]) -> None:
+    table, reference = KeyTable(), {}
+    for batch in batches:
+        expected = [reference.setdefault(key, len(reference)) for key in batch]
+        assert table.add(pa.array(batch, pa.string())).tolist() == expected
+        assert len(table) == len(reference)
+    probe = [*reference, "never added", "z" * 100]
+    assert table.find(pa.array(probe, pa.string())).tolist() == [*reference.values(), -1, -1]
+
+
+def test_many_keys_grow_the_table_and_keep_their_numbers() -> None:
+    rng = np.random.default_rng(7)
+    table, reference = KeyTable(), {}
+    for _ in range(10):
+        batch = [f"id-{n}" * (n % 4 + 1) for n in rng.integers(0, 20_000, size=10_000).tolist()]
+        expected = [reference.setdefault(key, len(reference)) for key in batch]
+        assert table.add(pa.array(batch)).tolist() == expected
+    assert len(table) == len(reference) > 10_000
+
+
+def test_trailing_nul_and_missing_keys_are_distinct_keys() -> None:
+    table = KeyTable()
+    assert table.add(pa.array(["a", "a\x00", None, "", None])).tolist() == [0, 1, 2, 3, 2]
+
+
+def test_dictionary_and_large_string_keys_match_plain_ones() -> None:
+    table = KeyTable()
+    table.add(pa.array(["u", "v"]))
+    assert table.find(pa.array(["v", "u"], pa.large_string())).tolist() == [1, 0]
+    assert table.find(pa.array(["v", "w"]).dictionary_encode()).tolist() == [1, -1]
+
+
+def test_an_id_index_gives_positions_and_names_a_repeated_id() -> None:
+    index = IdIndex(pa.array(["r1", "r2", "r3"]))
+    assert index.positions(pa.array(["r3", "nope", "r1"])).tolist() == [2, -1, 0]
+    with pytest.raises(DuplicateId) as caught:
+        IdIndex(pa.array(["x", "y", "z", "y", "x"]))
+    assert (caught.value.first, caught.value.second) == (1, 3)
