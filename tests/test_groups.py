@@ -1282,3 +1282,50 @@ def test_worst_group_recipe(tmp_path: Path) -> None:
     code, _, err = _recipe(tmp_path, langs)
     assert code == 2
     assert err.startswith("usage: ")
+
+
+def test_group_json_lines_equal_the_encoder_on_every_kind_of_key_and_figure() -> None:
+    """The JSON writer formats groups a column at a time; every line equals the
+    C encoder's line for the group's dictionary: text needing escapes, non-text
+    keys, several key columns, bytes, non-finite figures, many blocks."""
+    from xent.render.json import _group_lines, _row
+    from xent.report import GroupTable
+
+    def table(names, keys, loss=None, with_bytes=False):  # type: ignore[no-untyped-def]
+        n, rng = len(keys), np.random.default_rng(0)
+        loss = rng.random(n) * 3 if loss is None else np.array(loss)
+        sizes = rng.random(n) * 100 if with_bytes else None
+        return GroupTable(
+            names, keys, rng.integers(1, 100, n), loss, loss * 5, np.full(n, 5.0),
+            rng.random(n), sizes,
+        )  # fmt: skip
+
+    tables = [
+        table(["user"], ["a", 'q"uote', "\x1b[31m", "é✓", "{x}", None, math.nan, 3, True]),
+        table(['a"{', "b"], [("x", 1), ("y", None), ("z", 2.5)]),
+        table(["u"], ["a", "b"], with_bytes=True),
+        table(["u"], ["a", "b", "c"], loss=[0.1, math.inf, 800.0]),
+        table(["u"], [f"k{i}" for i in range(40_000)]),
+    ]
+    for groups in tables:
+        assert list(_group_lines(groups)) == [_row(d) for d in groups.dicts()]
+    assert list(_group_lines(tables[3]))[2] == (
+        '{"key": {"u": "c"}, "n": 51, "loss": 800.0, "sum": 4000.0, "weight": 5.0, '
+        '"perplexity": "inf", "share": 0.8132702392002724}'
+    )
+
+
+def test_a_dictionary_that_repeats_a_value_adds_every_row_to_its_one_group() -> None:
+    """Arrow allows a dictionary with a value twice; its rows are one group, and a
+    group first seen twice in a chunk is added once."""
+    from xent.accumulate import GroupSums
+
+    sums = GroupSums(["k"])
+    first = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 0, None]), pa.array(["u", "v", "u"]))
+    sums.add([first], np.array([1.0, 2.0, 4.0, 8.0, 16.0]), np.ones(5))
+    second = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 3]), pa.array(["w", "v", "w", "x"]))
+    sums.add([second], np.array([32.0, 64.0, 128.0, 256.0]), np.full(4, 2.0))
+    assert sums.keys == ["u", "v", None, "w", "x"]
+    assert sums.count.tolist() == [3, 2, 1, 2, 1]
+    assert sums.loss_sum.tolist() == [13.0, 66.0, 16.0, 160.0, 256.0]
+    assert sums.weight_sum.tolist() == [3.0, 3.0, 1.0, 4.0, 2.0]

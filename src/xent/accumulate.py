@@ -298,14 +298,16 @@ class GroupSums:
         groups: the work is set by the chunk, not by the number of groups so far.
         """
         local, numbers = self._local(columns)
-        m = len(numbers)  # distinct: adding at ``numbers`` adds once per group
-        self._count[numbers] += np.bincount(local, minlength=m)
-        self._loss[numbers] += np.bincount(local, weights=numerator, minlength=m)
-        self._weight[numbers] += np.bincount(local, weights=denominator, minlength=m)
+        m = len(numbers)
+        # ``add.at``, not ``+=``: two values of a chunk may be one group (a dictionary
+        # that repeats a value), and each must be added.
+        np.add.at(self._count, numbers, np.bincount(local, minlength=m))
+        np.add.at(self._loss, numbers, np.bincount(local, weights=numerator, minlength=m))
+        np.add.at(self._weight, numbers, np.bincount(local, weights=denominator, minlength=m))
         if sample_bytes is not None:
             if self._bytes is None:
                 self._bytes = np.zeros(len(self._count))
-            self._bytes[numbers] += np.bincount(local, weights=sample_bytes, minlength=m)
+            np.add.at(self._bytes, numbers, np.bincount(local, weights=sample_bytes, minlength=m))
 
     def _local(
         self, columns: Sequence[pa.Array]
@@ -406,15 +408,9 @@ class _TextGroups:
     def local(self, column: pa.Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Each row's code among the distinct values of ``column`` used, and the group
         number of each of those values, adding the keys first seen."""
-        import pyarrow.compute as pc
 
         from xent.read.arrow import null_mask, numpy_view
 
-        # Sums are added at the values' numbers, once each: the values must be distinct.
-        if pa.types.is_dictionary(column.type) and pc.count_distinct(
-            column.dictionary, mode="all"
-        ).as_py() < len(column.dictionary):
-            column = column.dictionary_decode()
         if not pa.types.is_dictionary(column.type):
             column = column.dictionary_encode()
         dictionary = column.dictionary.cast(pa.string())
@@ -423,14 +419,23 @@ class _TextGroups:
             rows = np.where(null_mask(column), len(dictionary), rows)
         local, used = _compact(rows, len(dictionary) + 1)
         has_null = bool(len(used)) and bool(used[-1] == len(dictionary))
-        distinct = dictionary.take(pa.array(used[:-1] if has_null else used))
+        values = used[:-1] if has_null else used
+        # A reader's dictionary is usually used whole: no copy of its text then.
+        distinct = dictionary if len(values) == len(dictionary) else dictionary.take(values)
         if has_null:
             distinct = pa.concat_arrays([distinct, pa.nulls(1, pa.string())])
         before = len(self.table)
         numbers = self.table.add(distinct)
-        fresh = numbers >= before
-        if fresh.any():
-            self.new.append(distinct.filter(pa.array(fresh)))
+        added = len(self.table) - before
+        if added:
+            # The keys first seen, in number order (numbers are given in order of first
+            # sight; a dictionary may repeat a value, and its first place stands for it).
+            fresh = numbers >= before
+            if np.count_nonzero(fresh) == added:
+                self.new.append(distinct.filter(fresh))
+            else:
+                seen, first = np.unique(numbers, return_index=True)
+                self.new.append(distinct.take(first[seen >= before]))
         return local, numbers.astype(np.intp)
 
     def keys(self) -> list[Any]:

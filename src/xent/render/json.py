@@ -12,12 +12,13 @@ written as they are made, never held as a million dictionaries.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from xent.report import JsonRows, Report, json_safe
+from xent.report import GroupTable, JsonRows, Report, json_safe
 
 if TYPE_CHECKING:
     from xent.compare import Comparison
@@ -89,8 +90,10 @@ def _write_rows(rows: Iterable[Any], out: IO[str], level: int) -> None:
     opening = "[\n" + _INDENT * (level + 1)
     block: list[str] = []
     first = True
-    for row in rows:
-        block.append(_row(row))
+    source = getattr(rows, "source", None)
+    lines = _group_lines(source) if isinstance(source, GroupTable) else map(_row, rows)
+    for line in lines:
+        block.append(line)
         if len(block) == _BLOCK_LINES:
             out.write((opening if first else separator) + separator.join(block))
             block, first = [], False
@@ -98,6 +101,31 @@ def _write_rows(rows: Iterable[Any], out: IO[str], level: int) -> None:
         out.write((opening if first else separator) + separator.join(block))
         first = False
     out.write("[]" if first else f"\n{_INDENT * level}]")
+
+
+def _group_lines(table: GroupTable) -> Iterator[str]:
+    """The groups of ``table`` as JSON lines, equal to :func:`_row` of their
+    dictionaries but formatted a column at a time: a million groups take about a
+    second, where the encoder takes several."""
+    prefixes = [f"{_encode(name)}: " for name in table.names]
+    for block in table.blocks():
+        # The figures' names are xent's own, so the template needs no escaping.
+        template = '{{"key": {{{}}}, ' + ", ".join(f'"{n}": {{}}' for n in block.columns) + "}}"
+        figures = list(block.columns.values())
+        if not all(isinstance(v, int) or math.isfinite(v) for v in itertools.chain(*figures)):
+            # A non-finite number (written as a string) or a missing one.
+            yield from map(_row, block.rows(table.names))
+            continue
+        if len(prefixes) == 1:
+            keys = [prefixes[0] + _key(key[0]) for key in block.keys]
+        else:
+            keys = [", ".join(map(str.__add__, prefixes, map(_key, key))) for key in block.keys]
+        yield from map(template.format, keys, *(map(repr, values) for values in figures))
+
+
+def _key(value: Any) -> str:
+    """One value of a group's key as JSON."""
+    return _encode_text(value) if type(value) is str else _row(value)
 
 
 def _row(row: Any) -> str:
@@ -128,5 +156,7 @@ def _plain(value: Any) -> Any:
 
 # Encoders without indentation, so :mod:`json` uses its C encoder. The loose one
 # writes NaN and Infinity, which :func:`_row` then catches.
+#: A string as the encoders write it (escaped, ASCII only).
+_encode_text = json.encoder.encode_basestring_ascii
 _STRICT = json.JSONEncoder(allow_nan=False, separators=(", ", ": "), default=_plain)
 _LOOSE = json.JSONEncoder(allow_nan=True, separators=(", ", ": "), default=_plain)
