@@ -1303,11 +1303,14 @@ def main(argv: list[str] | None = None) -> None:
     # a value already set is kept.
     for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
-    if sys.platform == "linux":
-        # pyarrow's Linux builds carry jemalloc, which hands freed batches back to the
-        # system sooner than the default mimalloc: a Parquet file of five row groups
-        # peaked at 211 MB under mimalloc, 154 MB under jemalloc (one row group: 153
-        # and 141 MB), at the same speed. A value already set is kept.
+    from xent import limits
+
+    if sys.platform == "linux" and not limits.address_space_is_tight():
+        # Arrow's readers allocate from the pool this names, whatever pyarrow's
+        # default is set to later (see xent.read.use_lean_memory_pool). pyarrow's
+        # Linux builds carry jemalloc, which hands freed batches back sooner than
+        # mimalloc: a Parquet file of five row groups peaked at 211 MB under mimalloc,
+        # 154 MB under jemalloc (one row group: 153 and 141 MB), at the same speed.
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     code: int = ExitCode.OK
     for stream in (sys.stdout, sys.stderr):

@@ -49,7 +49,9 @@ class Samples:
     (sample weight times class weight). ``values`` are the prediction values
     as read (before any renormalization), and ``y`` (class indices) or
     ``targets`` (per-class targets) what they were scored against. ``groups``
-    holds the group key columns (``--by``).
+    holds the group key columns (``--by``). ``class_names``, when given, are the
+    names that ``labels`` takes from ``y`` (``labels == class_names[y]``), for a
+    sink that writes labels as codes.
     """
 
     index: npt.NDArray[np.int64]
@@ -61,6 +63,7 @@ class Samples:
     y: npt.NDArray[np.int64] | None = None
     targets: FloatArray | None = None
     groups: tuple[pa.Array, ...] = ()
+    class_names: npt.NDArray[Any] | None = None
 
     def id_values(self) -> list[Any]:
         """The ids as Python values (None for every sample without an id column)."""
@@ -457,6 +460,7 @@ class _ChunkScorer:
         self.evidence = Evidence(layout.prediction_columns)
         self.watching = opts.inputs == "auto"
         self.to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
+        self._names: npt.NDArray[Any] | None = None  # the class names, as of the last chunk
 
     def classes(self) -> list[str]:
         """The class names (for true-class values: the label values, by label sums)."""
@@ -519,6 +523,7 @@ class _ChunkScorer:
                     y,
                     chunk.targets,
                     chunk.groups,
+                    self._names if y is not None and not layout.target else None,
                 )
             )
 
@@ -531,7 +536,7 @@ class _ChunkScorer:
             return np.array(
                 [label_text(v) for v in text_values(chunk.labels).to_pylist()], dtype=object
             )
-        names = np.asarray(self.encoder.classes, dtype=object)
+        names = self._names = np.asarray(self.encoder.classes, dtype=object)
         if y is not None:
             shown: npt.NDArray[Any] = names[y]
             return shown

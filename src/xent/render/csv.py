@@ -61,7 +61,7 @@ class CsvSampleWriter:
             pa.array(samples.index, type=pa.int64()),
             samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
             *(text_values(g) for g in samples.groups[: len(self.by)]),
-            pa.array(np.asarray(samples.labels, dtype=object), type=pa.string()),
+            _labels(samples),
             pa.array(samples.loss, type=pa.float64()),
         ]
         table = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
@@ -115,7 +115,20 @@ def _cell(value: Any) -> str:
     return text
 
 
+def _labels(samples: Samples) -> pa.Array:
+    """The labels column: codes into the class names when the samples have them (no
+    Python object per row), else the labels as text."""
+    if samples.class_names is not None and samples.y is not None:
+        return pa.DictionaryArray.from_arrays(
+            pa.array(samples.y, type=pa.int32()),
+            pa.array(samples.class_names, type=pa.string()),
+        )
+    return pa.array(np.asarray(samples.labels, dtype=object), type=pa.string())
+
+
 def _needs_quotes(column: pa.ChunkedArray) -> bool:
+    if pa.types.is_dictionary(column.type):
+        return any(_needs_quotes(pa.chunked_array([c.dictionary])) for c in column.chunks)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return False
     import pyarrow.compute as pc
