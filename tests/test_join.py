@@ -15,6 +15,7 @@ keys = st.one_of(
     st.none(),
     st.text(alphabet="ab\x00é", max_size=3),
     st.text(alphabet="xyz", min_size=20, max_size=40),
+    st.text(alphabet="xé", min_size=62, max_size=130),  # about the 128-byte digest edge
 )
 
 
@@ -58,3 +59,17 @@ def test_an_id_index_gives_positions_and_names_a_repeated_id() -> None:
     with pytest.raises(DuplicateId) as caught:
         IdIndex(pa.array(["x", "y", "z", "y", "x"]))
     assert (caught.value.first, caught.value.second) == (1, 3)
+
+
+def test_long_keys_are_held_by_digest_and_do_not_widen_the_table() -> None:
+    """A key of 128 bytes or more is held as a digest: keys that differ only in their
+    last byte stay apart, equal ones meet, and one 2 MB key leaves the table narrow."""
+    long_a, long_b = "x" * 2_000_000 + "a", "x" * 2_000_000 + "b"
+    edge = "y" * 127  # one byte short of a digest
+    table = KeyTable()
+    numbers = table.add(pa.array(["short", long_a, long_b, edge, long_a, edge + "z"]))
+    assert numbers.tolist() == [0, 1, 2, 3, 1, 4]
+    assert table.find(pa.array([long_b, "x" * 2_000_000, edge, None])).tolist() == [2, -1, 3, -1]
+    assert table._words.shape[1] * 8 <= 128
+    index = IdIndex(pa.array([long_a, "r2", long_b]))
+    assert index.positions(pa.array([long_b, long_a, "r2"])).tolist() == [2, 0, 1]

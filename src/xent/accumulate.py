@@ -313,7 +313,7 @@ class GroupSums:
         self, columns: Sequence[pa.Array]
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Each row's code among the chunk's distinct keys, and each of those keys'
-        group number (distinct), adding groups first seen here."""
+        group number, adding groups first seen here."""
         if (
             len(columns) == 1
             and _is_text(columns[0].type)
@@ -408,7 +408,6 @@ class _TextGroups:
     def local(self, column: pa.Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Each row's code among the distinct values of ``column`` used, and the group
         number of each of those values, adding the keys first seen."""
-
         from xent.read.arrow import null_mask, numpy_view
 
         if not pa.types.is_dictionary(column.type):

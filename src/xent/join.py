@@ -15,7 +15,10 @@ of one text column with a :class:`KeyTable`.
 Each key is stored as its UTF-8 bytes followed by the byte 0xFF, which never
 occurs in UTF-8 text, so keys that differ only in trailing NUL characters stay
 different; a missing key (null) is the single byte 0xFE (also never in UTF-8),
-so missing keys match each other and nothing else.
+so missing keys match each other and nothing else. A key of 128 bytes or more
+is held as the byte 0xFD and a 256-bit BLAKE2 digest of it: the table's width,
+and so its memory, is bounded whatever the input holds (two different keys
+would need the same cryptographic digest to be taken for one).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ Words = npt.NDArray[np.uint64]
 
 _END = 0xFF
 _MISSING = b"\xfe"
+#: Keys this long or longer are held as 0xFD and a 256-bit BLAKE2 digest of their
+#: bytes, so that one long key cannot widen every key of the table.
+_LONG_KEY = 128
+_DIGEST = b"\xfd"
 #: Rows padded at once (bounds the temporary index arrays).
 _BLOCK_ROWS = 1 << 16
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -223,6 +230,15 @@ def _binary(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
     values = ids.cast(target)
     if values.null_count:
         values = pc.fill_null(values, pa.scalar(_MISSING, target))
+    long = pc.greater_equal(pc.binary_length(values), _LONG_KEY)
+    if pc.any(long).as_py():
+        import hashlib
+
+        digests = [
+            _DIGEST + hashlib.blake2b(value, digest_size=32).digest()
+            for value in values.filter(long).to_pylist()
+        ]
+        values = pc.replace_with_mask(values, long, pa.array(digests, target))
     return values
 
 
