@@ -1297,21 +1297,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the ``xent`` command; every failure becomes one stderr line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     _State.debug = "--debug" in args
-    # xent runs its own threads (parsing, decoding ahead, large loss blocks); BLAS
-    # threads on top of them only wait for cores: a 50,000-row dot product took 8 ms
-    # with OpenBLAS's threads against 0.01 ms without. Set before NumPy is imported;
-    # a value already set is kept.
-    for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(variable, "1")
     from xent import limits
 
-    if sys.platform == "linux" and not limits.address_space_is_tight():
-        # Arrow's readers allocate from the pool this names, whatever pyarrow's
-        # default is set to later (see xent.read.use_lean_memory_pool). pyarrow's
-        # Linux builds carry jemalloc, which hands freed batches back sooner than
-        # mimalloc: a Parquet file of five row groups peaked at 211 MB under mimalloc,
-        # 154 MB under jemalloc (one row group: 153 and 141 MB), at the same speed.
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    limits.configure_native_libraries()
     code: int = ExitCode.OK
     for stream in (sys.stdout, sys.stderr):
         # Messages and tables never fail on a narrow locale encoding (data goes out as UTF-8).

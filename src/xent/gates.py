@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xent.errors import InputError, UsageError
-from xent.report import SCHEMA, GateResult, Report
+from xent.report import SCHEMA, GateResult, GroupTable, Report
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,16 @@ def evaluate_gates(
 NAMED_GROUPS = 20
 
 
+def gated_groups(groups: GroupTable, min_size: int) -> Any:
+    """Which groups ``--max-group-loss`` gates (a boolean array, in the table's order):
+    those with at least ``min_size`` samples, some weight and a loss."""
+    import numpy as np
+
+    losses = np.asarray(groups.losses, dtype=np.float64)
+    gated = (np.asarray(groups.counts) >= min_size) & (np.asarray(groups.weights) > 0)
+    return gated & ~np.isnan(losses)
+
+
 def _group_gate(
     report: Report, threshold: float, min_size: int
 ) -> tuple[GateResult, GateNote | None]:
@@ -240,8 +250,7 @@ def _group_gate(
     if groups is None:
         raise UsageError("--max-group-loss needs groups: name the column with --by COLUMN")
     losses = np.asarray(groups.losses, dtype=np.float64)
-    gated = (np.asarray(groups.counts) >= min_size) & (np.asarray(groups.weights) > 0)
-    gated &= ~np.isnan(losses)
+    gated = gated_groups(groups, min_size)
     note = None
     n_skipped = int(len(groups) - gated.sum())
     if n_skipped:

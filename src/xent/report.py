@@ -225,25 +225,11 @@ class GroupTable(Sequence[GroupLoss]):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        key = self._keys[i]
-        values = key if len(self.names) > 1 else (key,)
-        loss = float(self._loss[i])
-        group_bytes = None if self._bytes is None else float(self._bytes[i])
-        return GroupLoss(
-            key=dict(zip(self.names, values, strict=True)),
-            n=int(self._n[i]),
-            loss=loss,
-            sum=float(self._sum[i]),
-            weight=float(self._weight[i]),
-            perplexity=_exp_or_inf(loss * self.nats_per_unit),
-            share=float(self._share[i]),
-            bytes=group_bytes,
-            bits_per_byte=(
-                None
-                if group_bytes is None
-                else bits_per_byte(float(self._sum[i]) * self.nats_per_unit, group_bytes)
-            ),
-        )
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        block = self._block(i, i + 1)
+        figures = {name: values[0] for name, values in block.columns.items()}
+        return GroupLoss(key=dict(zip(self.names, block.keys[0], strict=True)), **figures)
 
     #: Set by :func:`build_report`: how many nats one unit of ``loss`` is.
     nats_per_unit = 1.0
@@ -252,27 +238,30 @@ class GroupTable(Sequence[GroupLoss]):
         """The groups a block at a time, as columns of plain Python values in the order
         of :meth:`GroupLoss.to_dict`: a million groups are read in under a second."""
         size = 1 << 14
-        per_unit = self.nats_per_unit
         for start in range(0, len(self), size):
-            end = min(start + size, len(self))
-            keys = self._keys[start:end]
-            loss = self._loss[start:end].tolist()
-            total = self._sum[start:end].tolist()
-            columns: dict[str, list[Any]] = {
-                "n": self._n[start:end].tolist(),
-                "loss": loss,
-                "sum": total,
-                "weight": self._weight[start:end].tolist(),
-                "perplexity": [_exp_or_inf(v * per_unit) for v in loss],
-                "share": self._share[start:end].tolist(),
-            }
-            if self._bytes is not None:
-                sizes = self._bytes[start:end].tolist()
-                columns["bytes"] = sizes
-                columns["bits_per_byte"] = [
-                    bits_per_byte(t * per_unit, b) for t, b in zip(total, sizes, strict=True)
-                ]
-            yield GroupColumns([k if len(self.names) > 1 else (k,) for k in keys], columns)
+            yield self._block(start, min(start + size, len(self)))
+
+    def _block(self, start: int, end: int) -> GroupColumns:
+        """Groups ``start`` to ``end`` as columns (the one place their figures are made)."""
+        per_unit = self.nats_per_unit
+        loss = self._loss[start:end].tolist()
+        total = self._sum[start:end].tolist()
+        columns: dict[str, list[Any]] = {
+            "n": self._n[start:end].tolist(),
+            "loss": loss,
+            "sum": total,
+            "weight": self._weight[start:end].tolist(),
+            "perplexity": [_exp_or_inf(v * per_unit) for v in loss],
+            "share": self._share[start:end].tolist(),
+        }
+        if self._bytes is not None:
+            sizes = self._bytes[start:end].tolist()
+            columns["bytes"] = sizes
+            columns["bits_per_byte"] = [
+                bits_per_byte(t * per_unit, b) for t, b in zip(total, sizes, strict=True)
+            ]
+        keys = self._keys[start:end]
+        return GroupColumns([k if len(self.names) > 1 else (k,) for k in keys], columns)
 
     def dicts(self) -> Iterator[dict[str, Any]]:
         """Each group as it appears in JSON (what ``group.to_dict()`` gives)."""

@@ -1,4 +1,4 @@
-"""CSV and TSV (optionally gzip-compressed), parsed by pyarrow in byte ranges.
+"""CSV and TSV (optionally gzip-compressed), parsed by pyarrow's streaming reader.
 
 Files are parsed by pyarrow's streaming reader, in blocks of
 :data:`xent.limits.BLOCK_BYTES`, on its own threads; it tracks quoted values

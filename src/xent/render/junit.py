@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
-from xent.render.text import printable
+from xent.render.text import printable, printable_lines
 
 if TYPE_CHECKING:
     from xent.compare import Comparison, GroupDifference
@@ -178,17 +178,14 @@ def _gate_case(gate: GateResult, line: str, unit: str) -> Case:
 
 
 def _gated(report: Report, min_size: int) -> list[int]:
-    """The positions of the groups ``--max-group-loss`` gates: at least ``min_size``
-    samples, some weight and a loss (as :func:`xent.gates.evaluate_gates` decides)."""
+    """The positions of the groups ``--max-group-loss`` gates."""
     import numpy as np
 
-    groups = report.groups
-    if groups is None:
+    from xent.gates import gated_groups
+
+    if report.groups is None:
         return []
-    losses = np.asarray(groups.losses, dtype=np.float64)
-    gated = (np.asarray(groups.counts) >= min_size) & (np.asarray(groups.weights) > 0)
-    gated &= ~np.isnan(losses)
-    positions: list[int] = np.flatnonzero(gated).tolist()
+    positions: list[int] = np.flatnonzero(gated_groups(report.groups, min_size)).tolist()
     return positions
 
 
@@ -281,4 +278,4 @@ def _attr(value: str) -> str:
 
 def _text(value: str) -> str:
     """Element text: each line printable, escaped."""
-    return escape("\n".join(printable(line) for line in value.split("\n")))
+    return escape(printable_lines(value))
