@@ -242,3 +242,12 @@ def test_pandas_is_not_imported_by_the_command() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_html_shows_the_header_facts_of_the_table_and_markdown() -> None:
+    """The HTML view names a framework convention, as the table and Markdown do."""
+    report = xent.score("examples/iris.csv", like="torch")
+    facts = dict(re.findall(r"<td[^>]*>([^<]+)</td><td[^>]*>([^<]*)</td>", report._repr_html_()))
+    assert facts["like"] == "torch, weighted mean"
+    assert facts["N"] == "10"
+    assert "| like | torch, weighted mean |" in render_markdown(report)

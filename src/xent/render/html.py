@@ -15,14 +15,14 @@ import math
 from typing import TYPE_CHECKING
 
 from xent.render.text import (
+    aggregate_pairs,
     count,
+    header_facts,
     index_note,
     metric_rows,
     number,
     percent,
     printable,
-    reference,
-    uniform_label,
 )
 from xent.report import GateResult, Report, key_text
 
@@ -57,34 +57,12 @@ def render_report(report: Report, view: View | None = None) -> str:
         facts.append(("labels", f"<code>{text(report.labels)}</code>"))
     if report.index_column is not None:
         facts.append(("index", text(index_note(report))))
-    inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
-    facts += [
-        ("task", text(report.task)),
-        ("inputs", text(inputs)),
-        ("unit", text(unit)),
-        ("N", count(report.n_samples)),
-        ("K", count(len(report.classes)) if report.classes else "—"),
-        ("clipped", count(report.aggregate.n_clipped)),
-        ("ignored", count(report.n_ignored)),
-    ]
-    if report.n_renormalized:
-        facts.append(("renormalized", count(report.n_renormalized)))
+    facts += [(name, text(value)) for name, value in header_facts(report)]
     parts.append(_pairs(facts, per_row=3))
-    agg, ref = report.aggregate, report.reference
-    left = [
-        ("loss", f"<strong>{number(agg.loss)}</strong> {text(unit)}"),
-        ("sum", number(agg.sum)),
-        ("weight", number(agg.weight)),
-        ("perplexity", number(agg.perplexity)),
-    ]
-    if agg.bits_per_byte is not None:
-        left.append(("bits per byte", number(agg.bits_per_byte)))
-    right = [
-        (uniform_label(report.task), reference(ref.uniform, f" {unit}")),
-        ("prior (label entropy)", reference(ref.prior, f" {unit}")),
-        ("D² (1 − loss / prior)", number(ref.d2)),
-    ]
-    right += [("", "")] * (len(left) - len(right))
+    left, right = aggregate_pairs(report)
+    left = [(name, text(value)) for name, value in left]
+    left[0] = ("loss", f"<strong>{number(report.aggregate.loss)}</strong> {text(unit)}")
+    right = [(name, text(value)) for name, value in right]
     parts += [
         "<div><strong>Aggregate</strong> and reference points</div>",
         _pairs([pair for both in zip(left, right, strict=True) for pair in both], per_row=2),

@@ -22,17 +22,15 @@ from rich.table import Table
 from rich.text import Text
 
 from xent.render.text import (
-    DEFAULT_CONVENTION,
-    convention_text,
+    aggregate_pairs,
     count,
     edge,
+    header_facts,
     index_note,
     metric_rows,
     number,
     percent,
     printable,
-    reference,
-    uniform_label,
 )
 from xent.report import GateResult, Report, key_text
 
@@ -167,20 +165,7 @@ def _per_row(pairs: list[tuple[str, str]], width: int, most: int) -> int:
 
 
 def _header(report: Report, width: int) -> RenderableType:
-    inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
-    pairs = [
-        ("task", report.task),
-        ("inputs", inputs),
-        ("unit", report.unit),
-        ("N", count(report.n_samples)),
-        ("K", count(len(report.classes)) if report.classes else "—"),
-        ("clipped", count(report.aggregate.n_clipped)),
-        ("ignored", count(report.n_ignored)),
-    ]
-    if report.n_renormalized:
-        pairs.append(("renormalized", count(report.n_renormalized)))
-    if report.convention != DEFAULT_CONVENTION:
-        pairs.append(("like", convention_text(report.convention)))
+    pairs = header_facts(report)
     per_row = _per_row(pairs, width, most=3)
     files = Table.grid(padding=(0, 2))
     # Line the file names up with the first column of the facts below them.
@@ -195,24 +180,7 @@ def _header(report: Report, width: int) -> RenderableType:
 
 
 def _aggregate(report: Report, width: int) -> RenderableType:
-    agg, ref, unit = report.aggregate, report.reference, f" {report.unit}"
-    left = [
-        ("loss", number(agg.loss) + unit),
-        ("sum", number(agg.sum)),
-        ("weight", number(agg.weight)),
-        ("perplexity", number(agg.perplexity)),
-    ]
-    if agg.bits_per_byte is not None:
-        left.append(("bits per byte", number(agg.bits_per_byte)))
-    right = [
-        (uniform_label(report.task), reference(ref.uniform, unit)),
-        ("prior (label entropy)", reference(ref.prior, unit)),
-        (
-            "D² (1 − loss / prior)",
-            reference(ref.d2, "") if report.inputs.startswith("target-") else number(ref.d2),
-        ),
-    ]
-    right += [("", "")] * (len(left) - len(right))
+    left, right = aggregate_pairs(report)
     side_by_side = [pair for both in zip(left, right, strict=True) for pair in both]
     if _per_row(side_by_side, width, most=2) == 2:
         return _pairs(side_by_side, 2, heading=["Aggregate", "", "Reference", ""])

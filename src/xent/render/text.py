@@ -152,3 +152,47 @@ def index_note(report: Any) -> str:
 def uniform_label(task: str) -> str:
     """What the uniform reference predicts: 1/K per class, or 1/2 per label (multilabel)."""
     return "uniform (1/2 per label)" if task == "multilabel" else "uniform (1/K each)"
+
+
+def header_facts(report: Any) -> list[tuple[str, str]]:
+    """The facts a report's header shows, as (name, text) pairs: task, inputs, unit,
+    N, K, clipped, ignored, and the rows renormalized and convention when they apply."""
+    inputs = report.inputs + (" (auto-detected)" if report.inputs_detected else "")
+    facts = [
+        ("task", report.task),
+        ("inputs", inputs),
+        ("unit", report.unit),
+        ("N", count(report.n_samples)),
+        ("K", count(len(report.classes)) if report.classes else "—"),
+        ("clipped", count(report.aggregate.n_clipped)),
+        ("ignored", count(report.n_ignored)),
+    ]
+    if report.n_renormalized:
+        facts.append(("renormalized", count(report.n_renormalized)))
+    if report.convention != DEFAULT_CONVENTION:
+        facts.append(("like", convention_text(report.convention)))
+    return facts
+
+
+def aggregate_pairs(report: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The aggregate figures and the reference points of a report, as (name, text)
+    pairs, the second list padded to the length of the first."""
+    agg, ref, unit = report.aggregate, report.reference, f" {report.unit}"
+    left = [
+        ("loss", number(agg.loss) + unit),
+        ("sum", number(agg.sum)),
+        ("weight", number(agg.weight)),
+        ("perplexity", number(agg.perplexity)),
+    ]
+    if agg.bits_per_byte is not None:
+        left.append(("bits per byte", number(agg.bits_per_byte)))
+    right = [
+        (uniform_label(report.task), reference(ref.uniform, unit)),
+        ("prior (label entropy)", reference(ref.prior, unit)),
+        (
+            "D² (1 − loss / prior)",
+            reference(ref.d2, "") if report.inputs.startswith("target-") else number(ref.d2),
+        ),
+    ]
+    right += [("", "")] * (len(left) - len(right))
+    return left, right
