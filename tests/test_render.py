@@ -377,3 +377,28 @@ def test_small_formats() -> None:
     assert edge(10.0) == "10"
     assert edge(math.inf) == "inf"
     assert count(1234567) == "1,234,567"
+
+
+def test_class_json_lines_equal_the_encoder() -> None:
+    """Per-class rows are formatted directly; each line equals the C encoder's line
+    for the class's dictionary: names needing escapes, NaN/inf, NumPy scalars."""
+    import math
+
+    import numpy as np
+
+    from xent.render.json import _class_line, _row
+    from xent.report import ClassLoss, json_safe
+
+    classes = [
+        ClassLoss('q"uote', 3, 0.25, 0.75, 3.0, 0.1),
+        ClassLoss("\x1b[2J é✓", 0, math.nan, 0.0, 0.0, 0.0),
+        ClassLoss("big", 1, math.inf, math.inf, 1.0, math.nan),
+        ClassLoss("neg", 2, -math.inf, 1e-320, 2.0, 1 / 3),
+        ClassLoss("numpy", np.int64(5), np.float64(0.1), np.float64(2.5), 5.0, np.float64(0.2)),  # type: ignore[arg-type]
+    ]
+    for c in classes:
+        row = {"class": c.name, "n": c.n, "loss": c.loss, "sum": c.sum, "share": c.share}
+        assert _class_line(c) == _row(json_safe(row))
+    assert _class_line(classes[2]) == (
+        '{"class": "big", "n": 1, "loss": "inf", "sum": "inf", "share": "nan"}'
+    )

@@ -140,3 +140,84 @@ def test_per_sample_csv_rows_stream_in_order(
     assert [int(r[0]) for r in rows] == list(range(N))
     expected = -np.log(probs[np.arange(N), y])
     np.testing.assert_allclose([float(r[3]) for r in rows], expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("split", [False, True])
+def test_float_arrays_widened_block_by_block_equal_float64(
+    tmp_path: Path,
+    data: tuple,
+    small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    dtype: str,
+    split: bool,
+) -> None:
+    """float16/float32 logits stay in their type until the log-softmax widens a few
+    rows at a time; the figures equal float64 arithmetic on the widened values
+    (rows far from 0, one row of equal values, one row of one huge value)."""
+    import xent.loss
+    import xent.pipeline
+
+    _, y, logits = data
+    values = logits.copy()
+    values[3] += 300.0 if dtype != "float16" else 60.0
+    values[4] = 7.0
+    values[5, 1] = 6e4
+    stored = values.astype(dtype)
+    np.save(tmp_path / "z.npy", stored)
+    np.save(tmp_path / "y.npy", y)
+    seen: list[np.dtype] = []
+    widened = xent.loss.logits_norm
+
+    def spy(block: np.ndarray) -> tuple:
+        seen.append(block.dtype)
+        return widened(block)
+
+    monkeypatch.setattr(xent.pipeline, "logits_norm", spy)
+    if split:
+        monkeypatch.setattr(xent.loss, "PARALLEL_ELEMENTS", 64)
+        monkeypatch.setattr(xent.limits, "THREADS", 2)
+    report = xent.score(str(tmp_path / "z.npy"), labels=str(tmp_path / "y.npy"), inputs="logits")
+    assert set(seen) == {np.dtype(dtype)}
+    exact = stored.astype(np.float64)
+    top = exact.max(axis=1, keepdims=True)
+    losses = (top[:, 0] + np.log(np.exp(exact - top).sum(axis=1))) - exact[np.arange(N), y]
+    assert _close(report.aggregate.loss, float(losses.mean()))
+    _assert_same(report, xent.score_arrays(y, exact, inputs="logits"))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize(
+    ("bad", "shown"), [(math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf")]
+)
+def test_non_finite_logits_in_narrow_arrays_name_their_row(
+    tmp_path: Path,
+    data: tuple,
+    small_chunks: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    dtype: str,
+    bad: float,
+    shown: str,
+) -> None:
+    """The range the widening pass finds settles validation: a NaN or an infinity
+    (in either half of a block split between threads) is exit 4 naming row and column."""
+    import xent.loss
+    from xent.cli import main
+
+    _, y, logits = data
+    stored = logits.astype(dtype)
+    stored[700, 2] = bad
+    np.save(tmp_path / "z.npy", stored)
+    np.save(tmp_path / "y.npy", y)
+    monkeypatch.setattr(xent.loss, "PARALLEL_ELEMENTS", 64)
+    monkeypatch.setattr(xent.limits, "THREADS", 2)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(tmp_path / "z.npy"), "--labels", str(tmp_path / "y.npy"),
+              "--inputs", "logits"])  # fmt: skip
+    assert exit_info.value.code == 4
+    assert capsys.readouterr().err == (
+        f"xent: error: {tmp_path / 'z.npy'}: row 701 (index 700), column '2': "
+        f"the prediction is {shown}; "
+        "every value must be a finite number (fix or drop the row)\n"
+    )

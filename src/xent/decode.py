@@ -67,18 +67,22 @@ def chunks(
     *,
     ignore: Sequence[str] = (),
     first_index: int = 0,
+    native_floats: bool = False,
 ) -> Iterator[Chunk]:
     """Decoded chunks of ``source`` with their labels (see :class:`Chunk`).
 
     ``first_index`` is the input-wide index of the source's first row (for
-    shards of a dataset).
+    shards of a dataset). With ``native_floats``, the values of a float16 or
+    float32 NumPy array stay in that type (for a consumer that widens them
+    block by block, as :func:`xent.loss.logits_norm` does); otherwise values
+    are always float64.
     """
     if layout.sequence:
         yield from _sequence_chunks(source, layout, ignore, first_index)
         return
     arrays = source.arrays
     if arrays is not None and not layout.label_id_column and _natural_columns(arrays, layout):
-        yield from _array_chunks(source, arrays, layout, ignore, first_index)
+        yield from _array_chunks(source, arrays, layout, ignore, first_index, native_floats)
         return
     yield from _table_chunks(source, layout, ignore, first_index)
 
@@ -93,14 +97,22 @@ def _natural_columns(arrays: ArrayData, layout: Layout) -> bool:
 
 
 def _array_chunks(
-    source: Source, arrays: ArrayData, layout: Layout, ignore: Sequence[str], first_index: int
+    source: Source,
+    arrays: ArrayData,
+    layout: Layout,
+    ignore: Sequence[str],
+    first_index: int,
+    native_floats: bool,
 ) -> Iterator[Chunk]:
     """Chunks straight from NumPy arrays: no Arrow columns in between."""
     position = {name: j for j, name in enumerate(arrays.prediction_names)}
     selected = [position[c] for c in layout.prediction_columns]
     natural = selected == list(range(len(arrays.prediction_names)))
     width = len(selected)
-    step = limits.rows_per_chunk(8 * (width + 2))
+    dtype = arrays.predictions.dtype if arrays.predictions is not None else None
+    native = native_floats and dtype in _NATIVE_FLOATS
+    item_bytes = dtype.itemsize if native and dtype is not None else 8
+    step = limits.rows_per_chunk(item_bytes * width + 16)
     align = _LabelRows(layout) if layout.separate_labels else None
     offset = 0
     for pred_block, label_block in arrays.row_blocks(step):
@@ -133,7 +145,10 @@ def _array_chunks(
             block = block[keep]
             if targets is not None:
                 targets = targets[keep]
-        values = _numbers(source, block, offset, layout.prediction_columns)
+        if native:
+            values = np.ascontiguousarray(block)
+        else:
+            values = _numbers(source, block, offset, layout.prediction_columns)
         if arrays.weights is not None:
             weights = np.asarray(arrays.weights[offset : offset + n], dtype=np.float64)[keep]
         else:
@@ -157,6 +172,10 @@ def _array_chunks(
         offset += n
     if align is not None:
         align.finish(offset, source)
+
+
+#: Array types kept as they are under ``native_floats`` (native byte order only).
+_NATIVE_FLOATS = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64))
 
 
 def _numbers(

@@ -81,35 +81,57 @@ def _log1mexp(log_p: FloatArray) -> FloatArray:
     return out
 
 
-def log_sum_exp(logits: FloatArray) -> FloatArray:
+def log_sum_exp(logits: npt.NDArray[np.floating[Any]]) -> FloatArray:
     """Row-wise log Σ_j exp(x_j), shifted by the row maximum so exp never overflows.
 
-    A large block is split between two threads (NumPy releases the GIL).
+    ``logits`` may be float16, float32 or float64; the sums are always taken in
+    float64. A large block is split between two threads (NumPy releases the GIL).
+    """
+    return logits_norm(logits)[0]
+
+
+def logits_norm(logits: npt.NDArray[np.floating[Any]]) -> tuple[FloatArray, float, float]:
+    """:func:`log_sum_exp` of each row, with the smallest and largest value of the block.
+
+    The range comes from the same pass over memory (it is what validating logits
+    needs); a NaN anywhere makes the largest value NaN.
     """
     from xent import limits
 
     if logits.size >= PARALLEL_ELEMENTS and len(logits) > 1 and limits.THREADS > 1:
         halves = np.array_split(logits, 2)
-        return np.concatenate(list(_pool().map(_log_sum_exp, halves)))
+        parts = list(_pool().map(_log_sum_exp, halves))
+        (first, low, high), (second, low_2, high_2) = parts
+        return np.concatenate([first, second]), min(low, low_2), _larger(high, high_2)
     return _log_sum_exp(logits)
 
 
-def _log_sum_exp(logits: FloatArray) -> FloatArray:
-    # A few rows at a time, in one small buffer that stays in the CPU cache: the
-    # shift, exp and sum then cost one read of the logits from memory, not four
-    # passes over a temporary as large as the block (and its page faults).
+def _larger(high: float, value: float) -> float:
+    """The larger of two values, NaN once either is NaN (as ``ndarray.max``)."""
+    return value if value > high or value != value else high
+
+
+def _log_sum_exp(logits: npt.NDArray[np.floating[Any]]) -> tuple[FloatArray, float, float]:
+    # A few rows at a time, copied (and widened to float64, exactly) into one
+    # small buffer that stays in the CPU cache: the range, shift, exp and sum
+    # then cost one read of the logits from memory, not a pass over memory each
+    # (and no float64 copy of a float16/float32 block as large as the block).
     n, k = logits.shape
     rows = max(1, CACHE_ELEMENTS // max(1, k))
     buffer = np.empty((min(rows, n), k))
     log_norm: FloatArray = np.empty(n)
-    for start in range(0, n, rows):
-        block = logits[start : start + rows]
-        shifted = buffer[: len(block)]
-        row_max = block.max(axis=1)
-        np.subtract(block, row_max[:, None], out=shifted)
-        np.exp(shifted, out=shifted)
-        log_norm[start : start + rows] = row_max + np.log(shifted.sum(axis=1))
-    return log_norm
+    low, high = math.inf, -math.inf
+    with np.errstate(all="ignore"):  # the values are not validated yet: see the range
+        for start in range(0, n, rows):
+            shifted = buffer[: min(rows, n - start)]
+            np.copyto(shifted, logits[start : start + rows])
+            row_max = shifted.max(axis=1)
+            low = min(low, float(shifted.min()))
+            np.subtract(shifted, row_max[:, None], out=shifted)
+            np.exp(shifted, out=shifted)
+            log_norm[start : start + rows] = row_max + np.log(shifted.sum(axis=1))
+            high = _larger(high, float(row_max.max()))
+    return log_norm, low, high
 
 
 #: Values worked on at once by :func:`_log_sum_exp` (512 KiB of float64).
@@ -198,6 +220,7 @@ def multiclass_losses(
     inputs: str,
     eps: float = AUTO_EPS,
     label_smoothing: float = 0.0,
+    log_norm: FloatArray | None = None,
 ) -> ChunkLosses:
     """Categorical cross-entropy per sample for hard labels.
 
@@ -212,6 +235,8 @@ def multiclass_losses(
         Clipping of probabilities to [eps, 1 - eps]; 0 turns it off.
     label_smoothing : float in [0, 1)
         Targets become ``(1 - a) * onehot + a / n_classes``.
+    log_norm : ndarray of shape (n_samples,), optional
+        :func:`log_sum_exp` of the logits when the caller has it already.
 
     Returns
     -------
@@ -229,7 +254,8 @@ def multiclass_losses(
     a = label_smoothing
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if inputs == LOGITS:
-            log_norm = log_sum_exp(values)
+            if log_norm is None:
+                log_norm = log_sum_exp(values)
             loss = log_norm - values[rows, y_index]
             if a:
                 uniform = log_norm - values.sum(axis=1) / n_classes
@@ -395,10 +421,12 @@ def score_chunk(
     *,
     y: IntArray | None = None,
     targets: FloatArray | None = None,
+    log_norm: FloatArray | None = None,
 ) -> ScoredChunk:
     """Losses of one chunk: ``values`` are its validated prediction values, ``y``
     the class index of each sample (hard labels) or ``targets`` its per-class
-    target columns (soft or multilabel)."""
+    target columns (soft or multilabel). ``log_norm`` is :func:`logits_norm`'s
+    per-row result for multiclass logits, when the caller has it already."""
     k, a, cw = plan.n_classes, plan.label_smoothing, plan.class_weights
     if plan.inputs in (TARGET_PROBS, TARGET_LOG_PROBS):
         return _true_class_values(plan, values, weights)
@@ -450,7 +478,9 @@ def score_chunk(
         mass_pos = float(weights @ target)
         mass = np.array([float(weights.sum()) - mass_pos, mass_pos])
     else:
-        result = multiclass_losses(y, values, inputs=plan.inputs, eps=plan.eps, label_smoothing=a)
+        result = multiclass_losses(
+            y, values, inputs=plan.inputs, eps=plan.eps, label_smoothing=a, log_norm=log_norm
+        )
         mass = np.bincount(y, weights=weights, minlength=k).astype(np.float64)
         if a:
             mass = (1 - a) * mass + a / k * float(weights.sum())

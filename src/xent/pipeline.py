@@ -28,7 +28,7 @@ from xent.errors import DataError, InputError, UsageError, XentError
 from xent.inputs import CLASS_COLUMNS, TRUE_CLASS, Evidence, decide
 from xent.labels import LabelEncoder, label_text
 from xent.layout import Layout, resolve_layout
-from xent.loss import LossPlan, score_chunk
+from xent.loss import LOGITS, LossPlan, logits_norm, score_chunk
 from xent.options import ScoreOptions
 from xent.read import ReadRequest, Source, detect_format, first_line, open_source
 from xent.read.arrow import text_values
@@ -363,7 +363,13 @@ def run_pass(
     if sink is not None:
         sink.start()
     rows_done = 0
-    decoded = chunks(source, layout, ignore=opts.ignore_label, first_index=first_index)
+    decoded = chunks(
+        source,
+        layout,
+        ignore=opts.ignore_label,
+        first_index=first_index,
+        native_floats=scorer.widens,
+    )
     try:
         for chunk in prefetched(decoded):
             rows_done += chunk.n_read
@@ -461,6 +467,22 @@ class _ChunkScorer:
         self.watching = opts.inputs == "auto"
         self.to_unit = 1.0 / math.log(2.0) if opts.unit == "bits" else 1.0
         self._names: npt.NDArray[Any] | None = None  # the class names, as of the last chunk
+        self._class_list: list[str] = []  # ... and the list they were made from
+        # Multiclass logits with hard labels and nothing else that reads the
+        # values: the log-softmax pass widens float16/float32 arrays to float64
+        # a few rows at a time and gives the range that validation needs, so a
+        # chunk is read from memory once (loss.logits_norm).
+        self.widens = (
+            inputs == LOGITS
+            and self.plan.convention.own
+            and not self.plan.entropy
+            and not self.plan.label_smoothing
+            and layout.task != "multilabel"
+            and len(layout.prediction_columns) > 1
+            and not (layout.label_columns or layout.target or layout.sequence)
+            and sink is None
+            and acc.metrics is None
+        )
 
     def classes(self) -> list[str]:
         """The class names (for true-class values: the label values, by label sums)."""
@@ -475,6 +497,10 @@ class _ChunkScorer:
         acc.n_ignored += chunk.n_read - len(chunk.rows)
         if not len(chunk.rows):
             return
+        log_norm, bounds = None, None
+        if self.widens:
+            log_norm, low, high = logits_norm(chunk.values)
+            bounds = (low, high)
         values, renormalized = validation.checked_values(
             chunk.values,
             layout,
@@ -483,6 +509,7 @@ class _ChunkScorer:
             renormalize=self.opts.renormalize,
             auto=self.watching,
             row_sums=not self.convention.normalize_rows,
+            bounds=bounds,
         )
         acc.n_renormalized += renormalized
         if self.watching:
@@ -496,7 +523,9 @@ class _ChunkScorer:
             y = self.encoder.encode(chunk.labels, chunk.label_where, layout.label_column or "label")
         if layout.weight_column:
             validation.check_weights(chunk.weights, layout.weight_column, chunk.where)
-        scored = score_chunk(self.plan, values, chunk.weights, y=y, targets=chunk.targets)
+        scored = score_chunk(
+            self.plan, values, chunk.weights, y=y, targets=chunk.targets, log_norm=log_norm
+        )
         shown = self._shown(chunk, y)
         acc.add(
             scored,
@@ -536,7 +565,11 @@ class _ChunkScorer:
             return np.array(
                 [label_text(v) for v in text_values(chunk.labels).to_pylist()], dtype=object
             )
-        names = self._names = np.asarray(self.encoder.classes, dtype=object)
+        classes = self.encoder.classes
+        if self._names is None or classes != self._class_list:
+            self._names = np.asarray(classes, dtype=object)
+            self._class_list = classes
+        names = self._names
         if y is not None:
             shown: npt.NDArray[Any] = names[y]
             return shown

@@ -114,8 +114,8 @@ class JsonRows:
         self, rows: Callable[[], Iterator[dict[str, Any]]], n: int, source: Any = None
     ) -> None:
         self._rows, self._n = rows, n
-        #: What the rows are made from (a :class:`GroupTable`), for a writer that can
-        #: use it directly.
+        #: What the rows are made from (a :class:`GroupTable`, or the list of
+        #: :class:`ClassLoss`), for a writer that can use it directly.
         self.source = source
 
     def __len__(self) -> int:
@@ -384,6 +384,7 @@ class Report:
                     for c in self.per_class
                 ),
                 len(self.per_class),
+                self.per_class,
             ),
             "reference": {
                 "uniform": self.reference.uniform,

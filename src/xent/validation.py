@@ -214,6 +214,7 @@ def checked_values(
     renormalize: bool = False,
     auto: bool = False,
     row_sums: bool = True,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[FloatArray, int]:
     """A chunk's prediction values, validated as ``inputs`` (and renormalized on request).
 
@@ -221,11 +222,16 @@ def checked_values(
     values scored as probabilities raise :class:`~xent.inputs.NotProbabilities`
     when one lies outside [0, 1] or a row does not sum to 1. ``row_sums`` false
     leaves rows that do not sum to 1 to the convention (Keras divides them).
+    ``bounds`` are the smallest and largest value (NaN when one is NaN), when
+    the caller has them already.
     """
     columns = layout.prediction_columns
     # One pass for the smallest and one for the largest value settle most checks:
     # both within the limits means every value is finite and within them.
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if bounds is not None:
+        low, high = bounds
+    else:
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     within = low >= -LARGEST_VALUE and high <= LARGEST_VALUE
     if not within:
         check_finite(values, columns, where, "the prediction")
