@@ -813,3 +813,108 @@ def test_an_infinite_loss_under_eps_0_gives_clean_messages(
     assert data["n_worse"] == 3
     assert code == 1
     assert err.splitlines() == [plain_line(math.inf, 1.0)]
+
+
+def test_most_worse_search_by_blocks_equals_a_full_sort() -> None:
+    """The largest positive differences, found a block at a time, are those of a
+    full sort by (difference descending, index ascending): ties, NaN, infinities."""
+    from xent.compare import _largest_positive
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n, k = int(rng.integers(0, 3000)), int(rng.integers(1, 8))
+        if trial % 2:
+            values = rng.choice([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf], size=n)
+        else:
+            values = rng.normal(size=n)
+        expected = sorted((i for i in range(n) if values[i] > 0), key=lambda i: (-values[i], i))
+        got = _largest_positive(values, k, block=int(rng.integers(1, 500)))
+        assert got.tolist() == expected[:k]
+
+
+def test_pairs_kept_compactly_across_chunks_equal_a_numpy_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row indices, weights and labels stay implicit (a range, all ones, class
+    codes) until a chunk breaks the pattern: a gap of ignored rows, a weight other
+    than 1, a label spelled differently. Every figure equals NumPy's on the kept rows."""
+    import xent.limits
+    from xent.compare import _PairSink, compare
+    from xent.options import ScoreOptions
+    from xent.pipeline import score
+
+    monkeypatch.setattr(xent.limits, "rows_per_chunk", lambda row_bytes: 7)
+    rng = np.random.default_rng(3)
+    n, k = 60, 3
+    y = rng.integers(0, k, n)
+    y[[30, 31, 45]] = -1
+    w = np.ones(n)
+    w[40:] = rng.uniform(0.5, 2.0, n - 40)
+    paths = []
+    for name in ("base", "cand"):
+        p = rng.dirichlet(np.ones(k), n)
+        lines = ["label,w,a,b,c"] + [
+            f"{y[i]},{float(w[i])!r}," + ",".join(repr(float(v)) for v in p[i]) for i in range(n)
+        ]
+        path = tmp_path / f"{name}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append((str(path), p))
+    opts = ScoreOptions(weight_col="w", ignore_label=("-1",), label_col="label")
+    result = compare(paths[0][0], paths[1][0], options=opts, seed=1, top=3)
+    kept = y >= 0
+    rows = np.flatnonzero(kept)
+    losses = [-np.log(p[rows, y[rows]]) for _, p in paths]
+    diff = losses[1] - losses[0]
+    assert result.mean_difference == approx(np.average(diff, weights=w[rows]))
+    b = result.samples
+    assert b is not None
+    assert b.rows is not None
+    assert b.index.tolist() == rows.tolist()
+    assert b.weights is not None
+    assert b.weight.tolist() == w[rows].tolist()
+    assert b.codes is not None
+    assert b.labels.tolist() == [["a", "b", "c"][v] for v in y[rows]]
+    worst = sorted(range(len(rows)), key=lambda i: (-diff[i], i))[:3]
+    assert [s.index for s in result.most_worse] == [int(rows[i]) for i in worst if diff[i] > 0]
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("label,a,b,c\n" + "".join(f"{i % k},0.2,0.3,0.5\n" for i in range(n)))
+    sink = _PairSink()  # the plain case keeps nothing but losses and label codes
+    score(str(plain), options=ScoreOptions(), sample_sink=sink)
+    whole = sink.arrays()
+    assert whole.rows is None
+    assert whole.weights is None
+    assert whole.label_values is None
+    assert whole.index.tolist() == list(range(n))
+    assert whole.labels.tolist() == [["a", "b", "c"][i % k] for i in range(n)]
+
+
+def test_pair_sink_keeps_every_label_when_the_class_names_change() -> None:
+    """Codes stand for labels only under one list of names; when a chunk names the
+    classes otherwise (or gives label values), every label so far becomes text."""
+    from xent.compare import _PairSink
+    from xent.pipeline import Samples
+
+    def chunk(start: int, y: list[int], names: list[str] | None) -> Samples:
+        n = len(y)
+        shown = np.array([names[v] if names else f"v{v}" for v in y], dtype=object)
+        return Samples(
+            index=np.arange(start, start + n),
+            ids=None,
+            labels=shown,
+            loss=np.full(n, 0.5),
+            weight=np.ones(n),
+            values=np.zeros((n, 2)),
+            y=np.array(y) if names else None,
+            class_names=np.array(names, dtype=object) if names else None,
+        )
+
+    sink = _PairSink()
+    sink.write(chunk(0, [0, 1], ["0", "1"]))
+    sink.write(chunk(2, [1, 1], ["0", "1"]))
+    sink.write(chunk(4, [0, 1], ["False", "True"]))
+    sink.write(chunk(6, [3], None))
+    arrays = sink.arrays()
+    assert arrays.codes is None
+    assert arrays.labels.tolist() == ["0", "1", "1", "1", "False", "True", "v3"]
+    assert arrays.label(5) == "True"
