@@ -8,9 +8,6 @@ The test datasets are Parquet directories of 9 or more shards of uneven sizes
 (a 1-row shard, a 0-row shard) whose shards miss some classes. Figures must
 equal the local engine's to 1e-12 relative; counts, the histogram and the
 top-K list must be identical.
-
-Tests marked ``xfail(strict=True)`` state the contract where the engine does
-not meet it yet; each reason names the bug.
 """
 
 from __future__ import annotations
@@ -509,7 +506,7 @@ def test_gates_through_the_cli(
 def _read_parts(directory: Path) -> pa.Table:
     files = sorted(directory.glob("part-*.parquet"))
     tables = [pq.read_table(f) for f in files]
-    # An empty shard's file may lack the id column (see the xfail test below).
+    # An empty shard's file may lack the id column.
     return pa.concat_tables(tables, promote_options="default").sort_by("index")
 
 
@@ -748,10 +745,8 @@ def test_a_failed_run_publishes_no_file_of_the_bad_shard(
     """What a failed run leaves in --per-sample-output (documented in docs/dask.md).
 
     The bad shard's file is never published, the files of the shards done by
-    then are removed, and no temporary file stays once the workers are done.
-    Shards still running on a cluster that outlives the command may publish
-    theirs later (the xfail test below): the exit code, not the directory,
-    says whether the output is complete.
+    then never reach the directory, and no temporary file stays once the workers
+    are done.
     """
     directory = broken("nan")
     code, _, _ = invoke(
@@ -788,21 +783,17 @@ def nan_first(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: on failure xent removes the part files published so far, but shards "
-    "still running on a cluster that outlives the command (--scheduler) publish theirs "
-    "afterwards, and nothing marks the directory incomplete",
-)
 def test_a_failed_run_publishes_no_per_sample_output(
     invoke: Invoke, nan_first: Path, address: str, client: Any, tmp_path: Path
 ) -> None:
+    """Shards write into a staging directory that the failure removes: a shard still
+    running on the cluster after xent exits has nowhere to publish its file."""
     out = tmp_path / "losses"
     code, _, err = invoke(["score", str(nan_first), *_on(address), "--per-sample-output", str(out)])
     assert code == 4
     assert f"{nan_first / 's00.parquet'}: row 1 " in err
     _drain(client)
-    assert not out.exists() or list(out.glob("part-*.parquet")) == []
+    assert list(out.iterdir()) == []
 
 
 def test_relative_paths_are_the_callers(
@@ -1003,11 +994,11 @@ def _big_dataset(directory: Path, n_shards: int, rows: int, k: int = 10) -> Path
     return directory
 
 
-def _temp_files(directory: Path) -> list[str]:
-    try:
-        return sorted(n for n in os.listdir(directory) if ".tmp-" in n)
-    except FileNotFoundError:
-        return []
+def _temp_files(directory: Path) -> list[Path]:
+    """Temporary part files in ``directory`` and its staging directory."""
+    return sorted(
+        Path(parent) / n for parent, _, names in os.walk(directory) for n in names if ".tmp-" in n
+    )
 
 
 def _new_cluster() -> Any:
@@ -1043,18 +1034,18 @@ def _run_and_kill_a_writer(
 
     thread = threading.Thread(target=run)
     thread.start()
-    temp: list[str] = []
+    temp: list[Path] = []
     deadline = time.monotonic() + 20
     while not temp and thread.is_alive() and time.monotonic() < deadline:
         temp = _temp_files(out)
         time.sleep(0.002)
     if temp:
-        victim = int(temp[0].rsplit("-", 1)[1])
+        victim = int(temp[0].name.rsplit("-", 1)[1])
         assert victim in pids.values()  # a worker process, not this one
         os.kill(victim, signal.SIGKILL)
         result["victim"] = victim
-        result["shard"] = int(temp[0][len("part-") : len("part-") + 5])
-    killed_mid_write = bool(temp) and (out / temp[0]).exists() and thread.is_alive()
+        result["shard"] = int(temp[0].name[len("part-") : len("part-") + 5])
+    killed_mid_write = bool(temp) and temp[0].exists() and thread.is_alive()
     thread.join(60)
     assert not thread.is_alive()
     return result if killed_mid_write else None

@@ -140,7 +140,14 @@ class Accumulator:
         k = self.top_k
         if k <= 0:
             return
-        for i in _largest(loss, k).tolist():
+        if len(self._worst) == k:
+            # Only a loss at least the k-th highest so far can enter: one comparison
+            # over the chunk, then the search among the few that pass.
+            passing = np.flatnonzero(loss >= self._worst[0].loss)
+            picks = passing[_largest(loss[passing], k)]
+        else:
+            picks = _largest(loss, k)
+        for i in picks.tolist():
             ident: Any = None if ids is None else ids[i]
             if hasattr(ident, "as_py"):  # an Arrow scalar
                 ident = ident.as_py()

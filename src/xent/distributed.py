@@ -15,10 +15,11 @@ writes one Parquet file per shard.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import os
+import secrets
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -280,8 +281,19 @@ def score_dask(
     # distributed has no type annotations: go through Any.
     dist: Any = distributed
     cluster: Any = None
+    # Shards write their files into a staging directory inside DIR; the files move
+    # into DIR only once every shard has succeeded. After a failure the staging
+    # directory is removed, and a shard still running on a cluster that outlives
+    # the command finds no directory to write into: DIR never holds a failed run.
+    staging = (
+        os.path.join(per_sample_output, f".xent-staging-{secrets.token_hex(8)}")
+        if per_sample_output
+        else None
+    )
+    if staging is not None:
+        os.makedirs(staging)
     outputs: list[str | None] = [
-        os.path.join(per_sample_output, f"part-{i:05d}.parquet") if per_sample_output else None
+        os.path.join(staging, f"part-{i:05d}.parquet") if staging else None
         for i in range(len(shards))
     ]
     failed = True
@@ -327,8 +339,8 @@ def score_dask(
     finally:
         if cluster is not None:
             cluster.close()
-        if per_sample_output:
-            _tidy(per_sample_output, outputs, failed)
+        if per_sample_output and staging is not None:
+            _publish(per_sample_output, staging, outputs, failed)
     merged = Accumulator(
         layout.n_classes, top_k=opts.top, histogram_edges_nats=histogram_edges_nats(opts.unit)
     )
@@ -364,13 +376,17 @@ def score_dask(
     )
 
 
-def _tidy(directory: str, outputs: list[str | None], failed: bool) -> None:
-    """Remove temporary files (from workers that died); after a failure, every part file."""
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if ".parquet.tmp-" in name or (failed and path in outputs):
-            with contextlib.suppress(OSError):
-                os.remove(path)
+def _publish(directory: str, staging: str, outputs: list[str | None], failed: bool) -> None:
+    """Move every shard's file from the staging directory into ``directory`` (unless
+    the run failed), then remove the staging directory with anything left in it
+    (temporary files of workers that died)."""
+    try:
+        if not failed:
+            for path in outputs:
+                assert path is not None
+                os.replace(path, os.path.join(directory, os.path.basename(path)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _gather(client: Any, futures: list[Any], shards: list[Shard]) -> list[Any]:

@@ -171,7 +171,9 @@ class LabelEncoder:
                         self._spelled[value] = "True" if value else "False"
                 return flags
             return self._encode_numbers(flags.astype(np.float64), where, column)
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
+        if pa.types.is_integer(t):
+            return self._encode_numbers(numpy_view(array).astype(np.int64, copy=False), where, column)
+        if pa.types.is_floating(t):
             return self._encode_numbers(numpy_view(array).astype(np.float64), where, column)
         codes, values = _distinct(array)
         texts = [label_text(v) for v in values]
@@ -229,9 +231,9 @@ class LabelEncoder:
         raise _Reject(Unmatched.THIRD_VALUE)
 
     def _encode_numbers(
-        self, values: npt.NDArray[np.float64], where: Where, column: str
+        self, values: npt.NDArray[np.float64] | IntArray, where: Where, column: str
     ) -> IntArray:
-        fractional = ~np.isfinite(values) | (values != np.round(values))
+        """Class indices of numeric labels (int64, or float64 that must be whole)."""
         if self.binary:
             if self.pos_label is not None:
                 try:
@@ -257,11 +259,16 @@ class LabelEncoder:
             for value in (0, 1):
                 if self._spelled[value] is None and (values == value).any():
                     self._spelled[value] = str(value)
-            return values.astype(np.int64)
+            return values.astype(np.int64, copy=False)
+        fractional = (
+            ~np.isfinite(values) | (values != np.round(values))
+            if values.dtype.kind == "f"
+            else np.zeros(0, dtype=bool)
+        )
         if fractional.any():
             row = int(np.argmax(fractional))
             self._reject(_number(values[row]), Unmatched.NOT_A_CLASS, row, where, column)
-        numbers = values.astype(np.int64)
+        numbers = values.astype(np.int64, copy=False)
         if self._integers:
             slot = np.clip(np.searchsorted(self._ranked, numbers), 0, len(self._ranked) - 1)
             found = self._ranked[slot] == numbers

@@ -198,7 +198,12 @@ def binary_losses(
             if hard:
                 # Gather the probability of the observed class, then clip it:
                 # the same order of operations as scikit-learn's [1 - p, p] matrix.
-                chosen, _ = _clip(np.where(target == 1.0, values, 1.0 - values), eps)
+                # |(t - 1) + p| is p for t = 1 and exactly 1 - p for t = 0 (rounding
+                # is symmetric: fl(p - 1) = -fl(1 - p)), without np.where's branches.
+                chosen = np.subtract(target, 1.0)
+                np.add(chosen, values, out=chosen)
+                np.abs(chosen, out=chosen)
+                chosen, _ = _clip(chosen, eps)
                 return ChunkLosses(-np.log(chosen), count_clipped(values, eps))
             pos, n_clipped = _clip(values, eps)
             neg, _ = _clip(1.0 - values, eps)
@@ -470,29 +475,39 @@ def score_chunk(
     assert y is not None
     if cw is not None:
         weights = weights * cw[y]
+    # Every weight 1 (no weight column, no class weights) is the common case: the
+    # weighted sums are then plain counts and sums, bit for bit, at half the passes.
+    unit = not a and bool(np.all(weights == 1.0))
+    class_count = np.bincount(y, minlength=k).astype(np.int64)
+    class_weight = (
+        class_count.astype(np.float64)
+        if unit
+        else np.bincount(y, weights=weights, minlength=k).astype(np.float64)
+    )
     if plan.task == "binary" and values.ndim == 1:
         target = y.astype(np.float64)
         if a:
             target = (1 - a) * target + a / 2
         result = binary_losses(target, values, inputs=plan.inputs, eps=plan.eps)
-        mass_pos = float(weights @ target)
+        mass_pos = float(class_count[1]) if unit else float(weights @ target)
         mass = np.array([float(weights.sum()) - mass_pos, mass_pos])
     else:
         result = multiclass_losses(
             y, values, inputs=plan.inputs, eps=plan.eps, label_smoothing=a, log_norm=log_norm
         )
-        mass = np.bincount(y, weights=weights, minlength=k).astype(np.float64)
+        mass = class_weight.copy()
         if a:
             mass = (1 - a) * mass + a / k * float(weights.sum())
     loss = result.loss + 0.0  # -log(1) is -0.0; write it as 0
+    numerator = loss if unit else weights * loss
     return ScoredChunk(
         loss=loss,
         weight=weights,
-        numerator=weights * loss,
+        numerator=numerator,
         denominator=weights,
-        class_loss=np.bincount(y, weights=weights * loss, minlength=k).astype(np.float64),
-        class_weight=np.bincount(y, weights=weights, minlength=k).astype(np.float64),
-        class_count=np.bincount(y, minlength=k).astype(np.int64),
+        class_loss=np.bincount(y, weights=numerator, minlength=k).astype(np.float64),
+        class_weight=class_weight,
+        class_count=class_count,
         class_mass=mass,
         n_clipped=result.n_clipped,
     )
