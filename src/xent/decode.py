@@ -1,11 +1,12 @@
 """The decode stage: batches of the read stage into typed :class:`Chunk` objects.
 
 A chunk holds, for the rows it keeps, the prediction values as one float64
-matrix, the sample weights, the ids, and the labels (or per-class targets),
-taken from the same table or from a separate labels file aligned by position
-or joined on an id column. Rows whose label is ignored leave here, before any
-check (their cells may be empty). Chunk rows carry input-wide indices; error
-messages name rows of the file that holds them.
+matrix (float16/float32 NumPy arrays may stay in their type, for the logits
+pass that widens them a few rows at a time), the sample weights, the ids, and
+the labels (or per-class targets), taken from the same table or from a separate
+labels file aligned by position or joined on an id column. Rows whose label is
+ignored leave here, before any check (their cells may be empty). Chunk rows carry
+input-wide indices; error messages name rows of the file that holds them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Chunk:
 
     ``rows`` are the input-wide 0-based indices of the samples kept (ignored
     rows are left out); ``n_read`` counts every row read, kept or not.
-    ``values`` is (n,) for one prediction column, (n, K) otherwise. Exactly one
+    ``values`` is (n,) for one prediction column, (n, K) otherwise, in float64
+    (but see ``native_floats`` of :func:`chunks`). Exactly one
     of ``labels`` (a label value per sample) and ``targets`` ((n, K) per-class
     targets) is set. ``ids`` are plain text or numbers. ``groups`` holds the
     group key columns (one array per ``--by`` column, none without ``--by``).

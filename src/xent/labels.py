@@ -172,7 +172,8 @@ class LabelEncoder:
                 return flags
             return self._encode_numbers(flags.astype(np.float64), where, column)
         if pa.types.is_integer(t):
-            return self._encode_numbers(numpy_view(array).astype(np.int64, copy=False), where, column)
+            integers = numpy_view(array).astype(np.int64, copy=False)
+            return self._encode_numbers(integers, where, column)
         if pa.types.is_floating(t):
             return self._encode_numbers(numpy_view(array).astype(np.float64), where, column)
         codes, values = _distinct(array)
