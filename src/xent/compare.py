@@ -570,28 +570,48 @@ def _group_differences(
     return out
 
 
+@dataclass(frozen=True)
+class GroupIncrease:
+    """One group as ``--max-group-increase`` judges it: its ``value`` (the mean
+    difference, or with ``--significant`` the low end of its interval) against
+    ``allowed`` (a percentage is of the group's own base loss)."""
+
+    group: GroupDifference
+    value: float
+    allowed: float
+
+    @property
+    def failed(self) -> bool:
+        return self.value > self.allowed
+
+
+def group_increases(
+    groups: list[GroupDifference], allowance: Allowance, significant: bool
+) -> list[GroupIncrease]:
+    """The groups ``--max-group-increase`` judges (those with a value), in order."""
+    judged = []
+    for g in groups:
+        value = g.ci_low if significant else g.difference
+        if not math.isnan(value):
+            judged.append(GroupIncrease(g, value, allowance.threshold(g.base)))
+    return judged
+
+
 def _group_gate(
     groups: list[GroupDifference], allowance: Allowance, significant: bool
 ) -> GateResult:
     """``--max-increase`` per group: with ``--significant`` a group fails when its whole
     interval lies above the allowance, otherwise when its mean difference does."""
-    failed = []
-    worst, worst_threshold = -math.inf, math.nan
-    for g in groups:
-        value = g.ci_low if significant else g.difference
-        if math.isnan(value):
-            continue
-        if value > worst:
-            worst, worst_threshold = value, allowance.threshold(g.base)
-        if value > allowance.threshold(g.base):
-            failed.append(g)
+    judged = group_increases(groups, allowance, significant)
+    failed = [j.group for j in judged if j.failed]
+    worst = max(judged, key=lambda j: j.value, default=None)
     name = "max-group-increase (significant)" if significant else "max-group-increase"
     names = tuple(group_name(g.key) for g in failed[:NAMED_GROUPS])
     # The threshold shown is that of the worst group (a percentage is of its base loss).
     return GateResult(
         name,
-        worst if worst > -math.inf else math.nan,
-        worst_threshold,
+        worst.value if worst is not None else math.nan,
+        worst.allowed if worst is not None else math.nan,
         passed=not failed,
         failed_groups=names,
         n_failed=len(failed),

@@ -153,10 +153,11 @@ def _report_cases(report: Report, min_group_size: int) -> Iterator[Case]:
             text=f"loss {_exact(report.aggregate.loss)} {unit} over {report.n_samples} samples\n",
         )
         return
+    gated = _gated(report, min_group_size)
     for gate in report.gates:
         case = _gate_case(gate, failure_line(gate, unit), unit)
         if gate.gate == "max-group-loss" and report.groups is not None:
-            skipped = len(report.groups) - len(_gated(report, min_group_size))
+            skipped = len(report.groups) - len(gated)
             if skipped:
                 note = (
                     f"groups not gated: {skipped} (fewer than --min-group-size "
@@ -165,7 +166,7 @@ def _report_cases(report: Report, min_group_size: int) -> Iterator[Case]:
                 case = Case(case.name, case.failure, case.text + note)
         yield case
         if gate.gate == "max-group-loss":
-            yield from _group_cases(report, gate.threshold, min_group_size)
+            yield from _group_cases(report, gate.threshold, gated)
 
 
 def _gate_case(gate: GateResult, line: str, unit: str) -> Case:
@@ -189,14 +190,15 @@ def _gated(report: Report, min_size: int) -> list[int]:
     return positions
 
 
-def _group_cases(report: Report, threshold: float, min_size: int) -> Iterator[Case]:
-    """One case per gated group of the report, in its order (highest loss first)."""
+def _group_cases(report: Report, threshold: float, gated: list[int]) -> Iterator[Case]:
+    """One case per gated group of the report (``gated``: their positions), in its
+    order (highest loss first)."""
     groups = report.groups
     if groups is None:
         return
     counts, losses = groups.counts, groups.losses
     unit = report.unit
-    for i in _gated(report, min_size):
+    for i in gated:
         loss = float(losses[i])
         name = groups.name(i)
         text = (
@@ -231,19 +233,15 @@ def _comparison_cases(result: Comparison, max_increase: str | None) -> Iterator[
 def _group_increase_cases(
     groups: list[GroupDifference], max_increase: str, significant: bool, unit: str
 ) -> Iterator[Case]:
-    """One case per group of a comparison, judged as ``xent compare`` judges it: its mean
-    difference (with ``--significant``, the low end of its interval) against the
-    allowance (a percentage is of the group's own base loss)."""
+    """One case per group of a comparison, judged as ``xent compare`` judges it
+    (:func:`xent.compare.group_increases`)."""
+    from xent.compare import group_increases
     from xent.gates import Allowance
     from xent.report import group_name
 
-    allowance = Allowance.parse(max_increase)
     what = "lower end of the interval" if significant else "increase"
-    for g in groups:
-        value = g.ci_low if significant else g.difference
-        if math.isnan(value):
-            continue
-        allowed = allowance.threshold(g.base)
+    for judged in group_increases(groups, Allowance.parse(max_increase), significant):
+        g, value, allowed = judged.group, judged.value, judged.allowed
         name = group_name(g.key)
         text = (
             f"{what}: {_exact(value)} {unit}\nallowed: {_exact(allowed)} {unit}\n"
@@ -251,7 +249,7 @@ def _group_increase_cases(
             f"interval: [{_exact(g.ci_low)}, {_exact(g.ci_high)}]\nsamples: {g.n}\n"
         )
         failure = None
-        if value > allowed:
+        if judged.failed:
             failure = f"group {name}: the {what} {value:.6g} {unit} is above {allowed:.6g}"
         yield Case(f"max-group-increase[{name}]", failure, text)
 
