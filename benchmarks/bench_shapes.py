@@ -1073,6 +1073,9 @@ def snapshot(python: str, directory: Path, rev: str | None) -> tuple[list[str], 
     for path in sorted((target / "xent").rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(target)).encode() + b"\0" + path.read_bytes())
+    # Compiled to bytecode as pip compiles an installed package: otherwise, under
+    # PYTHONDONTWRITEBYTECODE, every run would compile xent's modules again (0.1 s).
+    subprocess.run([python, "-m", "compileall", "-q", str(target / "xent")], check=True)
     launcher = target / "xent_launcher.py"
     launcher.write_text(
         "import sys\n"
