@@ -397,8 +397,7 @@ def test_class_json_lines_equal_the_encoder() -> None:
         ClassLoss("numpy", np.int64(5), np.float64(0.1), np.float64(2.5), 5.0, np.float64(0.2)),  # type: ignore[arg-type]
     ]
     for c in classes:
-        row = {"class": c.name, "n": c.n, "loss": c.loss, "sum": c.sum, "share": c.share}
-        assert _class_line(c) == _row(json_safe(row))
+        assert _class_line(c) == _row(json_safe(c.to_dict()))
     assert _class_line(classes[2]) == (
         '{"class": "big", "n": 1, "loss": "inf", "sum": "inf", "share": "nan"}'
     )

@@ -53,6 +53,16 @@ class ClassLoss:
     weight: float
     share: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The class as it appears in JSON (``per_class``)."""
+        return {
+            "class": self.name,
+            "n": self.n,
+            "loss": self.loss,
+            "sum": self.sum,
+            "share": self.share,
+        }
+
 
 @dataclass(frozen=True)
 class SampleLoss:
@@ -379,12 +389,7 @@ class Report:
                 ),
             },
             "per_class": JsonRows(
-                lambda: (
-                    {"class": c.name, "n": c.n, "loss": c.loss, "sum": c.sum, "share": c.share}
-                    for c in self.per_class
-                ),
-                len(self.per_class),
-                self.per_class,
+                lambda: (c.to_dict() for c in self.per_class), len(self.per_class), self.per_class
             ),
             "reference": {
                 "uniform": self.reference.uniform,
