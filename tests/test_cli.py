@@ -745,6 +745,45 @@ def test_unknown_label(invoke: Invoke, tmp_path: Path) -> None:
     )
 
 
+def test_labels_first_seen_decide_the_negative_class(invoke: Invoke, tmp_path: Path) -> None:
+    # One-byte labels are coded from their bytes; the value seen first still names the
+    # negative class, and the third value is the one refused (not "b" before "c").
+    name = write(tmp_path / "abc.csv", "label,p\na,0.9\nc,0.2\nb,0.3\n")
+    assert_error(
+        invoke(["score", name, "--pos-label", "a"]),
+        4,
+        r"data row 3 \(line 4\), column 'label': a third label value 'b' besides 'c' and "
+        r"--pos-label 'a'",
+        names="abc.csv",
+    )
+
+
+def test_first_unknown_label_is_named(invoke: Invoke, tmp_path: Path) -> None:
+    name = write(tmp_path / "unk2.csv", "label,p_a,p_b\na,0.5,0.5\nz,0.5,0.5\ny,0.5,0.5\n")
+    assert_error(
+        invoke(["score", name]),
+        4,
+        r"data row 2 \(line 3\), column 'label': label 'z' is not one of the classes",
+        names="unk2.csv",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "fragment"),
+    [
+        ("NA", r"column 'p': the value is missing \(the cell reads 'NA'\); fill the cell"),
+        ("null", r"column 'p': the value is missing \(the cell reads 'null'\); fill the cell"),
+        ("#N/A", r"column 'p': the value is missing \(the cell reads '#N/A'\); fill the cell"),
+        ("", r"column 'p': the prediction is missing; fill the cell or drop the row"),
+        ("nan", r"column 'p': the prediction is NaN; every value must be a finite number"),
+        ("NaN", r"column 'p': the prediction is NaN; every value must be a finite number"),
+    ],
+)
+def test_missing_number_spellings(invoke: Invoke, tmp_path: Path, cell: str, fragment: str) -> None:
+    name = write(tmp_path / "gap.csv", f"label,p\n1,0.9\n0,{cell}\n")
+    assert_error(invoke(["score", name]), 4, r"data row 2 \(line 3\), " + fragment, names="gap.csv")
+
+
 def test_integer_label_out_of_range_csv(invoke: Invoke, tmp_path: Path) -> None:
     name = write(tmp_path / "oor.csv", "label,p_a,p_b\n0,0.5,0.5\n5,0.5,0.5\n")
     assert_error(

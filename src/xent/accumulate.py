@@ -415,12 +415,10 @@ class _TextGroups:
     def local(self, column: pa.Array) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Each row's code among the distinct values of ``column`` used, and the group
         number of each of those values, adding the keys first seen."""
-        from xent.read.arrow import null_mask, numpy_view
+        from xent.read.arrow import distinct_codes, null_mask
 
-        if not pa.types.is_dictionary(column.type):
-            column = column.dictionary_encode()
-        dictionary = column.dictionary.cast(pa.string())
-        rows = numpy_view(column.indices).astype(np.intp)
+        rows, dictionary = distinct_codes(column)
+        dictionary = dictionary.cast(pa.string())
         if column.null_count:  # a null is one more value, after the dictionary's
             rows = np.where(null_mask(column), len(dictionary), rows)
         local, used = _compact(rows, len(dictionary) + 1)
@@ -486,13 +484,11 @@ def _local_keys(columns: Sequence[pa.Array]) -> tuple[npt.NDArray[np.intp], list
 
 def _encoded(column: pa.Array) -> tuple[npt.NDArray[np.intp], list[Any]]:
     """Row codes and distinct values of one key column (a null is the value None)."""
-    from xent.read.arrow import null_mask, numpy_view, text_values
+    from xent.read.arrow import distinct_codes, null_mask, text_values
 
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
+    codes, dictionary = distinct_codes(column)
     # NaN is never equal to itself: every NaN key is the one NaN object, found by identity.
-    values = [_NAN if v != v else v for v in text_values(column.dictionary).to_pylist()]
-    codes = numpy_view(column.indices).astype(np.intp)
+    values = [_NAN if v != v else v for v in text_values(dictionary).to_pylist()]
     if column.null_count:
         codes = np.where(null_mask(column), len(values), codes)
         values.append(None)

@@ -426,11 +426,13 @@ _TEXT_KEYS = pa.dictionary(pa.int32(), pa.string())
 
 
 def _label_types(source: Source, layout: Layout) -> dict[str, pa.DataType]:
-    """How the label column(s) are read: text labels dictionary-encoded, targets as floats."""
+    """How the label column(s) are read: labels as text, targets as floats."""
     types: dict[str, pa.DataType] = {c: pa.float64() for c in layout.label_columns}
     if source.text_cells and layout.label_column:
         # Labels are read as text: a column of mixed names and numbers stays readable.
-        types[layout.label_column] = _TEXT_KEYS
+        # Plain text reads faster than dictionary-encoded text, and short labels are
+        # coded from their bytes (read.arrow.distinct_codes).
+        types[layout.label_column] = pa.string()
     if source.text_cells and layout.separate_labels:
         types.update({name: _TEXT_KEYS for name, in_labels in layout.group_columns if in_labels})
     return types

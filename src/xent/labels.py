@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from xent.errors import DataError
-from xent.read.arrow import null_mask, numpy_view, plain_array
+from xent.read.arrow import distinct_codes, null_mask, numpy_view, plain_array
 
 IntArray = npt.NDArray[np.int64]
 Where = Callable[[int], str]
@@ -51,11 +51,9 @@ def _distinct(array: pa.Array) -> tuple[npt.NDArray[np.intp], list[Any]]:
 
     Label columns hold few distinct values, so mapping labels to classes is
     Python work on the distinct values plus one NumPy gather over the rows.
-    Text label columns are read dictionary-encoded and need no extra pass.
     """
-    if not pa.types.is_dictionary(array.type):
-        array = array.dictionary_encode()
-    return numpy_view(array.indices).astype(np.intp), array.dictionary.to_pylist()
+    codes, dictionary = distinct_codes(array)
+    return codes, dictionary.to_pylist()
 
 
 def label_text(value: Any) -> str:
