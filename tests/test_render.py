@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from xent.render.json import render_json
@@ -401,3 +403,30 @@ def test_class_json_lines_equal_the_encoder() -> None:
     assert _class_line(classes[2]) == (
         '{"class": "big", "n": 1, "loss": "inf", "sum": "inf", "share": "nan"}'
     )
+
+
+# --- the per-sample CSV's quoting check -------------------------------------------
+
+_CELL_CHARS = ["a", "1", " ", "\t", '"', ",", "\r", "\n", "\x0b", "\x1c", "\xa0", "\u2003"]
+_CELL_CHARS += ["é", "日", "\x85", "-"]
+
+
+@given(
+    values=st.lists(
+        st.none() | st.text(alphabet=st.sampled_from(_CELL_CHARS), max_size=4), max_size=6
+    ),
+    skip=st.integers(0, 1),
+)
+@settings(max_examples=300, deadline=None)
+def test_quote_check_agrees_with_the_cell_writer(values: list[str | None], skip: int) -> None:
+    # The fast path (pyarrow's writer, no quoting) is taken only when no cell would be
+    # quoted by _cell, which decides the quoting of the Python path.
+    import pyarrow as pa
+
+    from xent.render.csv import _cell, _needs_quotes
+
+    array = pa.array(["x"] * skip + values, type=pa.string()).slice(skip)
+    expected = any(v is not None and _cell(v) != v for v in values)
+    assert _needs_quotes(pa.chunked_array([array], type=pa.string())) is expected
+    assert _needs_quotes(pa.chunked_array([array.dictionary_encode()])) is expected
+    assert _needs_quotes(pa.chunked_array([array.cast(pa.large_string())])) is expected

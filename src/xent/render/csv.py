@@ -127,13 +127,52 @@ def _labels(samples: Samples) -> pa.Array:
 
 
 def _needs_quotes(column: pa.ChunkedArray) -> bool:
+    """True when a cell of a text column needs quoting (see :data:`_NEEDS_QUOTES`)."""
     if pa.types.is_dictionary(column.type):
         return any(_needs_quotes(pa.chunked_array([c.dictionary])) for c in column.chunks)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        return False
-    import pyarrow.compute as pc
+    if not pa.types.is_string(column.type):
+        if not pa.types.is_large_string(column.type):
+            return False
+        column = column.cast(pa.string())
+    return any(_chunk_needs_quotes(chunk) for chunk in column.chunks)
 
-    return bool(pc.any(pc.match_substring_regex(column, _NEEDS_QUOTES)).as_py())
+
+#: For each byte, whether it may start or end a value that needs quoting: 1 for
+#: ASCII whitespace (what ``\s`` matches below 128), 2 for a byte of a
+#: multi-byte character (which may be a Unicode space: the regex decides).
+_EDGE_BYTES = np.zeros(256, dtype=np.uint8)
+_EDGE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = 1
+_EDGE_BYTES[128:] = 2
+
+
+def _chunk_needs_quotes(chunk: pa.Array) -> bool:
+    """:func:`_needs_quotes` of one text array, from its bytes: a search for each of
+    the four characters, and a look at the first and last byte of every value.
+    Only a value that starts or ends with a non-ASCII character is left to the
+    regex, as :func:`_cell` applies it (so Unicode spaces count, as they do there)."""
+    n = len(chunk)
+    if n == 0:
+        return False
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    if data_buffer is None:
+        return False
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1, offset=chunk.offset * 4)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    text = data[offsets[0] : offsets[-1]].tobytes()
+    if any(mark in text for mark in (b'"', b",", b"\r", b"\n")):
+        return True
+    starts, ends = offsets[:-1], offsets[1:]
+    filled = ends > starts
+    edges = np.concatenate([data[starts[filled]], data[ends[filled] - 1]])
+    kinds = _EDGE_BYTES[edges]
+    if (kinds == 1).any():
+        return True
+    unsure = np.flatnonzero(kinds == 2)
+    if not len(unsure):
+        return False
+    rows = np.flatnonzero(filled)[unsure % np.count_nonzero(filled)]
+    texts = chunk.take(pa.array(np.unique(rows))).to_pylist()
+    return any(_QUOTE.search(text) for text in texts if text is not None)
 
 
 def _format_loss(value: float | None) -> str:
