@@ -3,8 +3,10 @@
 Files are parsed by pyarrow's streaming reader, in blocks of
 :data:`xent.limits.BLOCK_BYTES`, on its own threads; it tracks quoted values
 exactly (a quote opens a quoted value only at the start of a cell), so time stays
-linear in the file size whatever the quotes. Looking for line breaks inside
-quoted values slows the parser, so it does so only when the file holds a quote.
+linear in the file size whatever the quotes. It always allows line breaks inside
+quoted values: on a file with no quote that costs nothing measurable, where a
+pass over the file to find a quote cost 20 ms per 200 MB from the page cache and
+0.18 s from disk.
 
 The header decides the columns. Two conventions of other tools are
 recognised, and reported as the input's index columns (never scored): a first
@@ -85,10 +87,7 @@ def open_csv(name: str, path: str, fmt: str, request: ReadRequest) -> Source:
     delimiter = "\t" if fmt == "tsv" else ","
     compressed = is_gzip(path)
     header = _read_header(name, path, compressed, delimiter, request.header, request.role)
-    # A quoted value may hold a line break only if the file has a quote at all; the
-    # parser is faster when it need not look for them.
-    quotes = compressed or _has_quotes(path)
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quotes)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     block = _block_bytes(header)
     # Types are inferred from the first block of rows; the header alone may be larger.
     first = pacsv.open_csv(
@@ -145,16 +144,6 @@ def _block_bytes(header: _Header) -> int:
     rows = min(_BLOCK_ROWS, limits.rows_per_chunk(8 * max(1, len(header.names))))
     wide = min(rows * header.longest_line, limits.CHUNK_BYTES // 4)
     return max(limits.BLOCK_BYTES, wide, 4 * header.longest_line)
-
-
-def _has_quotes(path: str) -> bool:
-    """True when the file holds a quote character (one pass of ``memchr``)."""
-    buffer = bytearray(1 << 20)  # reused: no allocation per block, and stays in cache
-    with open(path, "rb", buffering=0) as handle:
-        while n := handle.readinto(buffer):
-            if buffer.find(b'"', 0, n) >= 0:
-                return True
-    return False
 
 
 def _read_options(header: _Header, block_size: int) -> Any:
