@@ -159,31 +159,30 @@ def _short_text_codes(array: pa.Array) -> tuple[npt.NDArray[np.intp], pa.Array] 
     if longest > 2:
         return None
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
+    keys: npt.NDArray[Any]
     if longest == 1 and lengths.min() == 1:
         # One byte each (0/1, digits): the bytes themselves are the keys.
         start = int(offsets[0])
-        single = data[start : start + n]
-        counts = np.bincount(single, minlength=256)
-        present = _first_seen(single, int(np.count_nonzero(counts)))
-        table = np.zeros(256, dtype=np.intp)
-        table[present] = np.arange(len(present))
-        texts = [bytes([b]).decode("utf-8", errors="replace") for b in present.tolist()]
-        return table[single], pa.array(texts, type=pa.string())
-    if not len(data):
-        keys = np.zeros(n, dtype=np.intp)
+        keys, size = data[start : start + n], 256
     else:
-        starts = offsets[:-1]
-        first = data.take(starts, mode="clip").astype(np.intp) + 1
-        second = data.take(starts + 1, mode="clip").astype(np.intp) + 1
-        keys = np.where(lengths > 0, first * 257, 0) + np.where(lengths > 1, second, 0)
-    present = _first_seen(keys, int(np.count_nonzero(np.bincount(keys, minlength=_SHORT_KEYS))))
-    table = np.zeros(_SHORT_KEYS, dtype=np.intp)
+        keys, size = np.zeros(n, dtype=np.intp), _SHORT_KEYS
+        if len(data):
+            starts = offsets[:-1]
+            first = data.take(starts, mode="clip").astype(np.intp) + 1
+            second = data.take(starts + 1, mode="clip").astype(np.intp) + 1
+            keys = np.where(lengths > 0, first * 257, 0) + np.where(lengths > 1, second, 0)
+    present = _first_seen(keys, int(np.count_nonzero(np.bincount(keys, minlength=size))))
+    table = np.zeros(size, dtype=np.intp)
     table[present] = np.arange(len(present))
-    texts = [
-        bytes(b - 1 for b in (key // 257, key % 257) if b).decode("utf-8", errors="replace")
-        for key in present.tolist()
-    ]
+    texts = [_key_text(key, size) for key in present.tolist()]
     return table[keys], pa.array(texts, type=pa.string())
+
+
+def _key_text(key: int, size: int) -> str:
+    """The text a key of :func:`_short_text_codes` stands for (a byte when there are
+    256 keys, else :data:`_SHORT_KEYS`' two-byte form)."""
+    raw = bytes([key]) if size == 256 else bytes(b - 1 for b in (key // 257, key % 257) if b)
+    return raw.decode("utf-8", errors="replace")
 
 
 def _first_seen(keys: npt.NDArray[Any], distinct: int) -> npt.NDArray[Any]:
