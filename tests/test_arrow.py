@@ -1,4 +1,5 @@
-"""The Arrow helpers of ``xent.read.arrow`` that code label and group columns.
+"""The Arrow helpers of ``xent.read.arrow``: ``distinct_codes``, which codes label
+and group columns, and ``arrow_view``, which hands NumPy numbers to Arrow.
 
 ``distinct_codes`` has three paths (dictionary arrays, text of at most two bytes
 coded from its bytes, anything else dictionary-encoded by pyarrow); each must
@@ -8,11 +9,13 @@ the order they first appear.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xent.read.arrow import distinct_codes
+from xent.read.arrow import arrow_view, distinct_codes
 
 #: Values of zero, one and two bytes (one non-ASCII character is two bytes), and longer.
 SHORT = st.sampled_from(["", "0", "1", "a", "b", "7", "10", "99", "é", "ab", "yes", "cat", "ñu"])
@@ -58,3 +61,23 @@ def test_one_byte_labels_are_coded_in_order_of_first_sight() -> None:
     codes, dictionary = distinct_codes(pa.array(["7", "3", "7", "0", "3"]))
     assert dictionary.to_pylist() == ["7", "3", "0"]
     assert codes.tolist() == [0, 1, 0, 2, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float64, np.float32])
+def test_arrow_view_equals_pa_array(dtype: type[np.generic]) -> None:
+    values = (np.arange(12) * 7 - 20).astype(dtype)
+    for view in (values, values[::3], values[5:]):  # strided and offset views too
+        assert arrow_view(view).equals(pa.array(view))
+
+
+def test_arrow_view_special_floats() -> None:
+    values = np.array([np.inf, -np.inf, np.nan, -0.0, 5e-324])
+    assert arrow_view(values).to_pylist()[:2] == [np.inf, -np.inf]
+    assert np.isnan(arrow_view(values)[2].as_py())
+    assert arrow_view(values).to_pylist()[3:] == [-0.0, 5e-324]
+
+
+@pytest.mark.parametrize("values", [np.array([True, False]), np.array(["a"], dtype=object)])
+def test_arrow_view_refuses_what_is_not_a_number(values: np.ndarray) -> None:
+    with pytest.raises(TypeError, match="arrow_view takes numbers"):
+        arrow_view(values)

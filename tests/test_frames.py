@@ -90,6 +90,26 @@ def test_something_else_is_a_usage_error() -> None:
         xent.score(12345)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_scoring_a_csv_file_loads_only_what_it_needs(tmp_path: Path, fmt: str) -> None:
+    """Start-up is most of the time of a small file: modules that a CSV score does not
+    use stay unloaded (NumPy's masked arrays, which ``pa.array`` of a NumPy array
+    loads; xent's NumPy reader; pyarrow.compute)."""
+    (tmp_path / "p.csv").write_text("id,label,a,b\nx,a,0.9,0.1\ny,b,0.2,0.8\n")
+    code = (
+        "import sys, xent.cli\n"
+        f"try:\n    xent.cli.main(['score', 'p.csv', '--format', '{fmt}', '-o', 'out'])\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "unused = ('pandas', 'numpy.ma', 'xent.read.numpy', 'zipfile', 'pyarrow.compute')\n"
+        "print(sorted(m for m in unused if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
+
+
 def test_the_command_line_never_imports_pandas(tmp_path: Path) -> None:
     (tmp_path / "p.csv").write_text("label,p\n1,0.9\n0,0.2\n")
     code = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,9 @@ from xent.labels import ignored_rows
 from xent.layout import Layout
 from xent.read import Source, describe_row
 from xent.read.arrow import float_column, null_mask, numpy_view, plain_array, text_values
-from xent.read.numpy import ArrayData
+
+if TYPE_CHECKING:
+    from xent.read.numpy import ArrayData
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -32,7 +32,6 @@ from xent.loss import LOGITS, LossPlan, logits_norm, score_chunk
 from xent.options import ScoreOptions
 from xent.read import ReadRequest, Source, detect_format, first_line, open_source
 from xent.read.arrow import text_values
-from xent.read.numpy import array_source
 from xent.report import Report, SampleLoss, build_report
 
 FloatArray = npt.NDArray[np.float64]
@@ -282,6 +281,8 @@ def score_arrays(
                 f"<arrays>: sample_weight has shape {weights.shape}; expected ({pred.shape[0]},)"
             )
         opts = replace(opts, weight_col="__weight__")
+    from xent.read.numpy import array_source
+
     source = array_source(
         "<arrays>", "npy", pred=pred, label=label, classes=opts.classes, weights=weights
     )

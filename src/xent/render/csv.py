@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from xent.read.arrow import text_values
+from xent.read.arrow import arrow_view, text_values
 from xent.report import Report
 
 if TYPE_CHECKING:
@@ -58,11 +58,11 @@ class CsvSampleWriter:
         """Append one chunk of samples."""
         n = len(samples.index)
         columns = [
-            pa.array(samples.index, type=pa.int64()),
+            arrow_view(samples.index.astype(np.int64, copy=False)),
             samples.ids if samples.ids is not None else pa.nulls(n, pa.string()),
             *(text_values(g) for g in samples.groups[: len(self.by)]),
             _labels(samples),
-            pa.array(samples.loss, type=pa.float64()),
+            arrow_view(samples.loss.astype(np.float64, copy=False)),
         ]
         table = pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
         if any(_needs_quotes(column) for column in table.columns[1:-1]):
@@ -120,8 +120,8 @@ def _labels(samples: Samples) -> pa.Array:
     Python object per row), else the labels as text."""
     if samples.class_names is not None and samples.y is not None:
         return pa.DictionaryArray.from_arrays(
-            pa.array(samples.y, type=pa.int32()),
-            pa.array(samples.class_names, type=pa.string()),
+            arrow_view(samples.y.astype(np.int32)),
+            pa.array(samples.class_names.tolist(), type=pa.string()),
         )
     return pa.array(np.asarray(samples.labels, dtype=object), type=pa.string())
 
