@@ -21,9 +21,9 @@ import signal
 import sys
 import time
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -554,6 +554,20 @@ OUTPUT["top_groups"] = (
     10,
 )
 
+OUTPUT["summary"] = (
+    Annotated[
+        str | None,
+        _option(
+            "--summary",
+            help="Also write the result as Markdown to this file (atomically), beside any "
+            "--format, for a CI job summary or a pull-request comment. "
+            "Example: --summary report.md",
+            panel=_OUTPUT,
+        ),
+    ],
+    None,
+)
+
 OUTPUT["junit"] = (
     Annotated[
         str | None,
@@ -822,8 +836,10 @@ def score(
 
     view = View(top_classes, params["top_groups"])
     _not_an_input(params["output"], predictions, options.labels, baseline)
-    junit = _junit(params, predictions, options.labels, baseline, min_group_size=min_group_size)
-    report = _write_result(run, check, fmt, params["output"], view, options.by, junit)
+    side = _side_files(
+        params, (predictions, options.labels, baseline), view, min_group_size=min_group_size
+    )
+    report = _write_result(run, check, fmt, params["output"], view, options.by, side)
     if plot is not None:
         from xent.render.plot import write_plot
 
@@ -980,9 +996,9 @@ def compare(
 
     view = View(top_groups=params["top_groups"])
     _not_an_input(params["output"], base, candidate, options.labels)
-    junit = _junit(params, base, candidate, options.labels, max_increase=max_increase)
+    side = _side_files(params, (base, candidate, options.labels), view, max_increase=max_increase)
     fmt = str(params["output_format"])
-    result = _write_result(run, check, fmt, params["output"], view, junit=junit)
+    result = _write_result(run, check, fmt, params["output"], view, side=side)
     if not result.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
@@ -1015,29 +1031,56 @@ def schema(
 R = TypeVar("R", "Report", "Comparison")
 
 
-class _JUnit:
-    """Where ``--junit`` writes, and what its writer needs besides the result."""
+class _SideFile:
+    """A file written beside the result (``--junit``, ``--summary``): rendered after
+    the gates and published right after the result, atomically like it."""
 
-    def __init__(self, path: str, **context: Any) -> None:
+    def __init__(self, option: str, path: str, write: Callable[[Any, IO[str]], None]) -> None:
+        self.option = option
         self.path = path
-        self.context = context
+        self.write = write
 
 
-def _junit(params: dict[str, Any], *inputs: str | None, **context: Any) -> _JUnit | None:
-    """The ``--junit`` output of a command, checked against the run's other files."""
-    path = params.get("junit")
-    if path is None:
-        return None
-    output = params.get("output")
-    if path == "-" and output in (None, "-"):
-        raise UsageError(
-            "--junit - and the result would both go to standard output; give --output FILE, "
-            "or --junit a file name"
-        )
-    if path != "-" and output not in (None, "-") and _same_file(path, output):
-        raise UsageError(f"--junit {path} and --output {output} are the same file")
-    _not_an_input(path, *inputs, option="--junit")
-    return _JUnit(path, **context)
+def _side_files(
+    params: dict[str, Any], inputs: tuple[str | None, ...], view: Any, **junit_context: Any
+) -> list[_SideFile]:
+    """The ``--junit`` and ``--summary`` files of a command, checked against the
+    run's other files: no two outputs on standard output or on one file, and
+    none of them an input."""
+    from xent import render
+
+    def junit(result: Any, stream: IO[str]) -> None:
+        from xent.render import junit as junit_xml
+        from xent.report import Report
+
+        if isinstance(result, Report):
+            junit_xml.write_report(result, stream, **junit_context)
+        else:
+            junit_xml.write_comparison(result, stream, **junit_context)
+
+    def summary(result: Any, stream: IO[str]) -> None:
+        render.write(result, "markdown", stream, view=view)
+
+    side = [
+        _SideFile(option, params[key], write)
+        for option, key, write in (("--junit", "junit", junit), ("--summary", "summary", summary))
+        if params.get(key) is not None
+    ]
+    taken = [("--output", params.get("output") or "-")]
+    for file in side:
+        for option, path in taken:
+            if file.path == "-" and path == "-":
+                other = "the result" if option == "--output" else f"{option} -"
+                fix = "give --output FILE" if option == "--output" else f"give {option} a file name"
+                raise UsageError(
+                    f"{file.option} - and {other} would both go to standard output; "
+                    f"{fix}, or {file.option} a file name"
+                )
+            if "-" not in (file.path, path) and _same_file(file.path, path):
+                raise UsageError(f"{file.option} {file.path} and {option} {path} are the same file")
+        _not_an_input(file.path, *inputs, option=file.option)
+        taken.append((file.option, file.path))
+    return side
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -1054,36 +1097,29 @@ def _write_result(
     output: str | None,
     view: Any = None,
     by: tuple[str, ...] = (),
-    junit: _JUnit | None = None,
+    side: Sequence[_SideFile] = (),
 ) -> R:
     """Run (streaming per-sample rows into the output when the format does), check
     the gates, and write the rendered result all-or-nothing. The output is opened
-    first, so an output that cannot be written fails before any scoring. With
-    ``junit``, the gates are also written as JUnit XML, atomically too: drafted
-    before the result is published, published right after it."""
+    first, so an output that cannot be written fails before any scoring. The
+    ``side`` files (``--junit``, ``--summary``) are written atomically too:
+    drafted before the result is published, published right after it."""
     from xent import render
     from xent.output import AtomicOutput
     from xent.read import use_lean_memory_pool
 
     use_lean_memory_pool()
-    with (
-        AtomicOutput(output) as out,
-        AtomicOutput(junit.path) if junit else contextlib.nullcontext() as junit_out,
-        _Progress() as progress,
-    ):
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(AtomicOutput(output))
+        drafts = [stack.enter_context(AtomicOutput(file.path)) for file in side]
+        progress = stack.enter_context(_Progress())
         result = run(render.sample_sink(fmt, out.stream, by), progress)
         check(result)
-        if junit is not None and junit_out is not None:
-            from xent.render import junit as junit_xml
-            from xent.report import Report
-
-            if isinstance(result, Report):
-                junit_xml.write_report(result, junit_out.stream, **junit.context)
-            else:
-                junit_xml.write_comparison(result, junit_out.stream, **junit.context)
+        for file, draft in zip(side, drafts, strict=True):
+            file.write(result, draft.stream)
         _render_into(out, result, fmt, output, view)
-        if junit_out is not None:
-            junit_out.commit()
+        for draft in drafts:
+            draft.commit()
     return result
 
 
