@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -73,3 +75,51 @@ def test_long_keys_are_held_by_digest_and_do_not_widen_the_table() -> None:
     assert table._words.shape[1] * 8 <= 128
     index = IdIndex(pa.array([long_a, "r2", long_b]))
     assert index.positions(pa.array([long_b, long_a, "r2"])).tolist() == [2, 0, 1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ids=st.lists(st.text(alphabet="ab é", max_size=4), max_size=40),
+    probe=st.lists(st.text(alphabet="ab é", max_size=4), max_size=40),
+    block=st.integers(1, 9),
+    chunks=st.integers(1, 3),
+)
+def test_an_id_index_built_and_probed_in_blocks_is_the_whole_index(
+    ids: list[str], probe: list[str], block: int, chunks: int
+) -> None:
+    """However the ids fall into blocks (and Arrow chunks), positions and the repeated
+    id named are those of the ids taken whole, compared trimmed (as join keys)."""
+    cut = len(ids) // chunks
+    column = pa.chunked_array(
+        [ids[i * cut : (i + 1) * cut if i < chunks - 1 else None] for i in range(chunks)],
+        pa.string(),
+    )
+    trimmed = [i.strip() for i in ids]
+    first_of: dict[str, int] = {}
+    repeat = next(
+        ((first_of[t], j) for j, t in enumerate(trimmed) if first_of.setdefault(t, j) != j),
+        None,
+    )
+    with mock.patch("xent.join._INDEX_ROWS", block):
+        if repeat is not None:
+            with pytest.raises(DuplicateId) as caught:
+                IdIndex(column)
+            assert (caught.value.first, caught.value.second) == repeat
+            return
+        index = IdIndex(column)
+        positions = index.positions(pa.array(probe, pa.string())).tolist()
+    assert positions == [first_of.get(p.strip(), -1) for p in probe]
+
+
+def test_a_table_made_for_its_keys_never_grows() -> None:
+    """With its capacity given, the table holds that many keys in the arrays it started
+    with (no doubling); its slots hold 32-bit key numbers."""
+    keys = pa.array([f"k{n}" for n in range(5_000)])
+    table = KeyTable(capacity=5_000)
+    words, slots = table._words, table._slots
+    assert table.add(keys).tolist() == list(range(5_000))
+    assert table._slots is slots
+    assert len(table._words) == len(words) == 5_000
+    assert slots.dtype == np.int32
+    assert len(slots) == 16_384  # a power of two, at least twice the keys
+    assert table.find(pa.array(["k4999", "k0", "k5000"])).tolist() == [4_999, 0, -1]

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from xent.errors import DataError, UsageError
 from xent.gates import NAMED_GROUPS, Allowance
-from xent.join import DuplicateId, IdIndex, join_keys, repeats
+from xent.join import DuplicateId, IdIndex, repeats
 from xent.options import ScoreOptions
 from xent.pipeline import Samples, score
 from xent.read import describe_row
@@ -631,13 +631,13 @@ def _align(
         assert b.ids is not None
         assert c.ids is not None
         try:
-            index = IdIndex(join_keys(c.ids))
+            index = IdIndex(c.ids)
         except DuplicateId as twice:
             raise DataError(
                 f"{candidate}: id {c.ids[twice.second].as_py()!r} repeats; ids must be unique "
                 "to pair samples"
             ) from None
-        order = index.positions(join_keys(b.ids))
+        order = index.positions(b.ids)
         unpaired = (order < 0) | repeats(order)
         if unpaired.any():
             i = int(np.argmax(unpaired))

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from xent import limits
 from xent.errors import DataError
-from xent.join import DuplicateId, IdIndex, join_keys, repeats
+from xent.join import DuplicateId, IdIndex, repeats
 from xent.labels import ignored_rows
 from xent.layout import Layout
 from xent.read import Source, describe_row
@@ -588,7 +588,7 @@ class _LabelJoin:
         # Only the columns needed are taken per batch (the ids are kept for messages).
         self.table = table.select(needed)
         try:
-            self.index = IdIndex(join_keys(self.ids))
+            self.index = IdIndex(self.ids)
         except DuplicateId as twice:
             raise DataError(
                 f"{source.name}: {source.where(twice.second)}: id {self._id(twice.second)!r} "
@@ -605,7 +605,7 @@ class _LabelJoin:
         """The label rows matching the ids of one prediction ``batch``, and how to name them."""
         assert self.layout.id_column is not None
         ids = batch.column(self.layout.id_column)
-        positions = self.index.positions(join_keys(ids))
+        positions = self.index.positions(ids)
         if (positions < 0).any():
             row = int(np.argmax(positions < 0))
             raise DataError(

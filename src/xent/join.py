@@ -43,6 +43,8 @@ _LONG_KEY = 128
 _DIGEST = b"\xfd"
 #: Rows padded at once (bounds the temporary index arrays).
 _BLOCK_ROWS = 1 << 16
+#: Ids indexed or looked up at once by :class:`IdIndex`.
+_INDEX_ROWS = 1 << 18
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = -1
 
@@ -50,10 +52,13 @@ _EMPTY = -1
 class KeyTable:
     """Distinct text keys, numbered 0, 1, ... in the order they are first added."""
 
-    def __init__(self) -> None:
-        self._words: Words = np.zeros((64, 1), dtype=np.uint64)
-        self._hashes: Words = np.zeros(64, dtype=np.uint64)
-        self._slots: IntArray = np.full(128, _EMPTY, dtype=np.int64)
+    def __init__(self, capacity: int = 0) -> None:
+        """An empty table; ``capacity``, the number of keys expected, is allocated at
+        once (the table grows past it by doubling)."""
+        rows = max(64, capacity)
+        self._words: Words = np.zeros((rows, 1), dtype=np.uint64)
+        self._hashes: Words = np.zeros(rows, dtype=np.uint64)
+        self._slots = _empty_slots(rows)
         self._n = 0
 
     def __len__(self) -> int:
@@ -127,10 +132,7 @@ class KeyTable:
         self._n = start + m
         numbers = np.arange(start, start + m, dtype=np.int64)
         if 2 * self._n > len(self._slots):
-            size = len(self._slots)
-            while 2 * self._n > size:
-                size *= 2
-            self._slots = np.full(size, _EMPTY, dtype=np.int64)
+            self._slots = _empty_slots(self._n)
             self._place(np.arange(self._n, dtype=np.int64))
         else:
             self._place(numbers)
@@ -169,6 +171,17 @@ class KeyTable:
         return found
 
 
+def _empty_slots(keys: int) -> npt.NDArray[np.int32] | IntArray:
+    """Free slots for ``keys`` keys: a power of two, at least twice as many, holding key
+    numbers as 32-bit integers (half the memory) unless there could be more than 2**31."""
+    size = 128
+    while size < 2 * keys:
+        size *= 2
+    if size <= 1 << 31:
+        return np.full(size, _EMPTY, dtype=np.int32)
+    return np.full(size, _EMPTY, dtype=np.int64)
+
+
 class DuplicateId(DataError):
     """An id that appears twice among the labels: ``first`` and ``second`` are its rows."""
 
@@ -180,21 +193,29 @@ class DuplicateId(DataError):
 class IdIndex:
     """The positions of a column of unique ids, for looking other ids up.
 
-    ``ids`` are text (or bytes); building raises :class:`DuplicateId` when two are equal.
+    ``ids`` are text, bytes or numbers, compared as :func:`join_keys`; building raises
+    :class:`DuplicateId` when two are equal. Ids are indexed and looked up
+    :data:`_INDEX_ROWS` at a time, so the memory beyond the table itself stays
+    small whatever the number of ids.
     """
 
     def __init__(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        self._table = KeyTable()
-        # Unique ids are numbered in order: an id's number is its position.
-        numbers = self._table.add(ids)
-        if len(self._table) < len(numbers):
-            second = int(np.argmax(repeats(numbers)))
-            first = int(np.argmax(numbers == numbers[second]))
-            raise DuplicateId(first, second)
+        self._table = KeyTable(capacity=len(ids))
+        for start in range(0, len(ids), _INDEX_ROWS):
+            numbers = self._table.add(join_keys(ids.slice(start, _INDEX_ROWS)))
+            if len(self._table) < start + len(numbers):
+                # The ids before the first repeat are unique, so each is numbered by its
+                # position, and the repeat by the position of its first appearance.
+                second = int(np.argmax(numbers != np.arange(start, start + len(numbers))))
+                raise DuplicateId(int(numbers[second]), start + second)
 
     def positions(self, ids: pa.Array | pa.ChunkedArray) -> IntArray:
         """The position of each of ``ids`` among the indexed ids, -1 where it is absent."""
-        return self._table.find(ids)
+        found = np.empty(len(ids), dtype=np.int64)
+        for start in range(0, len(ids), _INDEX_ROWS):
+            block = ids.slice(start, _INDEX_ROWS)
+            found[start : start + len(block)] = self._table.find(join_keys(block))
+        return found
 
 
 def _rows_as_bytes(words: Words) -> npt.NDArray[np.void]:
