@@ -1285,9 +1285,10 @@ def test_worst_group_recipe(tmp_path: Path) -> None:
 
 
 def test_group_json_lines_equal_the_encoder_on_every_kind_of_key_and_figure() -> None:
-    """The JSON writer formats groups a column at a time; every line equals the
-    C encoder's line for the group's dictionary: text needing escapes, non-text
-    keys, several key columns, bytes, non-finite figures, many blocks."""
+    """The JSON writer formats groups a block at a time; every line equals the
+    C encoder's line for the group's dictionary: text needing escapes (or holding
+    %), non-text keys, several key columns, bytes, non-finite figures and finite
+    ones whose sum overflows, many blocks."""
     from xent.render.json import _group_lines, _row
     from xent.report import GroupTable
 
@@ -1303,13 +1304,20 @@ def test_group_json_lines_equal_the_encoder_on_every_kind_of_key_and_figure() ->
     tables = [
         table(["user"], ["a", 'q"uote', "\x1b[31m", "é✓", "{x}", None, math.nan, 3, True]),
         table(['a"{', "b"], [("x", 1), ("y", None), ("z", 2.5)]),
+        table(["100%s", "%r"], [("%s", "%d"), ("%(x)s", "%")]),  # no key is a template
+        # Every figure finite, but the sums of the groups overflow when added up.
+        GroupTable(
+            ["u"],
+            ["a", "b"],
+            *map(np.array, ([1, 2], [0.5, 0.25], [1e308] * 2, [1.0] * 2, [0.5] * 2)),
+        ),
         table(["u"], ["a", "b"], with_bytes=True),
         table(["u"], ["a", "b", "c"], loss=[0.1, math.inf, 800.0]),
         table(["u"], [f"k{i}" for i in range(40_000)]),
     ]
     for groups in tables:
         assert list(_group_lines(groups)) == [_row(d) for d in groups.dicts()]
-    assert list(_group_lines(tables[3]))[2] == (
+    assert list(_group_lines(tables[5]))[2] == (
         '{"key": {"u": "c"}, "n": 51, "loss": 800.0, "sum": 4000.0, "weight": 5.0, '
         '"perplexity": "inf", "share": 0.8132702392002724}'
     )
