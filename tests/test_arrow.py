@@ -66,8 +66,9 @@ def test_one_byte_labels_are_coded_in_order_of_first_sight() -> None:
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float64, np.float32])
 def test_arrow_view_equals_pa_array(dtype: type[np.generic]) -> None:
     values = (np.arange(12) * 7 - 20).astype(dtype)
-    for view in (values, values[::3], values[5:]):  # strided and offset views too
-        assert arrow_view(view).equals(pa.array(view))
+    swapped = values.astype(values.dtype.newbyteorder(">"))
+    for view in (values, values[::3], values[5:], swapped):  # strided, offset, big-endian
+        assert arrow_view(view).equals(pa.array(view.astype(view.dtype.newbyteorder("="))))
 
 
 def test_arrow_view_special_floats() -> None:

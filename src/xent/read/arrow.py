@@ -111,7 +111,7 @@ def arrow_view(values: np.ndarray[Any, Any]) -> pa.Array:
     """
     if values.dtype.kind not in "iuf":
         raise TypeError(f"arrow_view takes numbers, not {values.dtype}")
-    values = np.ascontiguousarray(values)
+    values = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("="))
     arrow_type = pa.from_numpy_dtype(values.dtype)
     return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
