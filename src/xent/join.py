@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from xent.errors import DataError
-from xent.read.arrow import text_values
+from xent.read.arrow import text_buffers, text_values
 
 IntArray = npt.NDArray[np.int64]
 Words = npt.NDArray[np.uint64]
@@ -274,19 +274,8 @@ def _padded(
     """
     values = _binary(ids)
     n = len(values)
-    offset_type = np.int64 if pa.types.is_large_binary(values.type) else np.int32
-    _, offsets_buffer, data_buffer = values.buffers()
-    offsets = np.frombuffer(
-        offsets_buffer,
-        dtype=offset_type,
-        count=n + 1,
-        offset=values.offset * offset_type().itemsize,
-    ).astype(np.int64)
-    data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)
-        if data_buffer is not None
-        else np.zeros(0, np.uint8)
-    )
+    offsets, data = text_buffers(values)
+    offsets = offsets.astype(np.int64)
     lengths = np.diff(offsets)
     longest = int(lengths.max()) if n else 0
     if width is None:

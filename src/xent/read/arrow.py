@@ -133,6 +133,23 @@ def text_values(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return array
 
 
+def text_buffers(array: pa.Array) -> tuple[npt.NDArray[Any], npt.NDArray[np.uint8]]:
+    """The offsets (``len(array) + 1`` of them: value ``i`` is ``data[offsets[i] :
+    offsets[i + 1]]``) and the bytes of a string or binary array, viewed in place
+    (int32 offsets, int64 for the large types)."""
+    _, offsets_buffer, data_buffer = array.buffers()
+    large = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    offset_type = np.int64 if large else np.int32
+    offsets = np.frombuffer(
+        offsets_buffer,
+        dtype=offset_type,
+        count=len(array) + 1,
+        offset=array.offset * np.dtype(offset_type).itemsize,
+    )
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
+    return offsets, data
+
+
 #: Keys of the text values of at most two bytes: 0 for the empty text, else
 #: ``(first byte + 1) * 257 + (second byte + 1, or 0)``.
 _SHORT_KEYS = 257 * 257
@@ -166,13 +183,11 @@ def _short_text_codes(array: pa.Array) -> tuple[npt.NDArray[np.intp], pa.Array] 
     n = len(array)
     if array.type != pa.string() or array.null_count or n == 0:
         return None
-    _, offsets_buffer, data_buffer = array.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1, offset=array.offset * 4)
+    offsets, data = text_buffers(array)
     lengths = np.diff(offsets)
     longest = lengths.max()
     if longest > 2:
         return None
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
     keys: npt.NDArray[Any]
     if longest == 1 and lengths.min() == 1:
         # One byte each (0/1, digits): the bytes themselves are the keys.

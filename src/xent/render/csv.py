@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from xent.read.arrow import arrow_view, text_values
+from xent.read.arrow import arrow_view, text_buffers, text_values
 from xent.report import Report
 
 if TYPE_CHECKING:
@@ -153,11 +153,7 @@ def _chunk_needs_quotes(chunk: pa.Array) -> bool:
     n = len(chunk)
     if n == 0:
         return False
-    _, offsets_buffer, data_buffer = chunk.buffers()
-    if data_buffer is None:
-        return False
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1, offset=chunk.offset * 4)
-    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    offsets, data = text_buffers(chunk)
     text = data[offsets[0] : offsets[-1]].tobytes()
     if any(mark in text for mark in (b'"', b",", b"\r", b"\n")):
         return True
